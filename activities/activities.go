@@ -1,0 +1,221 @@
+// Package activities holds what the RetireDatabase workflow asks workers to do. Each activity
+// is thin: resolve the profile named in the request, call the engine adapter or the archive,
+// heartbeat. Each is idempotent, so a retry after a crash reaches the same end state.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/activities/mysql"
+	"github.com/dataretire/retire/config"
+)
+
+// Activities is registered with the worker; its methods are the activities.
+type Activities struct {
+	cfg    *config.Config
+	policy Policy
+}
+
+// New makes the activities of a worker with this config and window policy.
+func New(cfg *config.Config, policy Policy) *Activities {
+	return &Activities{cfg: cfg, policy: policy}
+}
+
+// refuse marks an error that no retry can fix.
+func refuse(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), "Refused", nil)
+}
+
+// Plan validates the request against this worker's policy and inventories the object.
+func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
+	p := a.policy
+	if in.SampleWindow < p.MinSampleWindow {
+		return Plan{}, refuse("sampling window %s is shorter than this worker allows (%s); short windows need a worker started with --dev", in.SampleWindow, p.MinSampleWindow)
+	}
+	if in.ObserveWindow < p.MinObserveWindow || in.ObserveWindow > p.MaxObserveWindow {
+		return Plan{}, refuse("observation window %s is outside %s..%s; short windows need a worker started with --dev", in.ObserveWindow, p.MinObserveWindow, p.MaxObserveWindow)
+	}
+	storeName, _, err := a.cfg.Store(in.Store)
+	if err != nil {
+		return Plan{}, refuse("%v", err)
+	}
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return Plan{}, err
+	}
+	defer keepAlive(ctx)()
+	if err := ad.Validate(ctx, in.Object); err != nil {
+		return Plan{}, classify(err)
+	}
+	if in.Strategy == engine.StrategyRename {
+		// Refusals of the rename strategy (e.g. triggers) must come now, not after weeks.
+		if _, err := ad.SnapshotAccess(ctx, in.Object, in.Strategy); err != nil {
+			return Plan{}, classify(err)
+		}
+	}
+	inv, err := ad.Inventory(ctx, in.Object)
+	if err != nil {
+		return Plan{}, classify(err)
+	}
+	activity.GetLogger(ctx).Info("Inventory", "tables", len(inv.Tables), "rows", inv.TotalRows, "bytes", inv.TotalBytes, "accounts", len(inv.Accounts))
+	return Plan{Engine: inv.Engine, Inventory: inv, Policy: p, Store: storeName}, nil
+}
+
+// SnapshotAccess records the access that the cut will remove. It changes nothing.
+func (a *Activities) SnapshotAccess(ctx context.Context, in AccessInput) (engine.AccessSnapshot, error) {
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return engine.AccessSnapshot{}, err
+	}
+	defer keepAlive(ctx)()
+	snap, err := ad.SnapshotAccess(ctx, in.Object, in.Strategy)
+	return snap, classify(err)
+}
+
+// CutAccess removes the access recorded in the snapshot (logical delete).
+func (a *Activities) CutAccess(ctx context.Context, in SnapshotInput) (engine.CutResult, error) {
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return engine.CutResult{}, err
+	}
+	defer keepAlive(ctx)()
+	res, err := ad.Cut(ctx, in.Snapshot)
+	if err == nil {
+		activity.GetLogger(ctx).Info("Access cut", "revoked", res.Revoked, "locked", res.Locked, "moved", res.Moved, "killed", res.KilledSessions)
+	}
+	return res, classify(err)
+}
+
+// RestoreAccess gives back exactly the access recorded in the snapshot.
+func (a *Activities) RestoreAccess(ctx context.Context, in SnapshotInput) error {
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return err
+	}
+	defer keepAlive(ctx)()
+	return classify(ad.Restore(ctx, in.Snapshot))
+}
+
+// Drop checks, at the moment of the drop, that the verified archive is still in the store
+// and unchanged, then drops the object. Already gone counts as dropped.
+func (a *Activities) Drop(ctx context.Context, in DropInput) error {
+	store, err := a.store(ctx, in.Archive.Store)
+	if err != nil {
+		return err
+	}
+	_, sum, err := archive.ReadManifest(ctx, store, in.Archive.Path)
+	if err != nil {
+		return fmt.Errorf("gate: cannot read the archive manifest before the drop: %w", err)
+	}
+	if sum != in.Archive.ManifestSHA256 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("gate: the archive manifest changed since it was verified (sha256 %s, expected %s); refusing to drop", sum, in.Archive.ManifestSHA256), "GateFailed", nil)
+	}
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return err
+	}
+	defer keepAlive(ctx)()
+	activity.GetLogger(ctx).Warn("Dropping", "connection", in.Connection, "object", in.Object, "archive", in.Archive.Path)
+	return classify(ad.Drop(ctx, in.Object, in.Snapshot))
+}
+
+// VerifyGone proves the object is gone and counts the bytes freed.
+func (a *Activities) VerifyGone(ctx context.Context, in GoneInput) (engine.GoneReport, error) {
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return engine.GoneReport{}, err
+	}
+	rep, err := ad.VerifyGone(ctx, in.Object, in.Snapshot)
+	if err != nil {
+		return rep, classify(err)
+	}
+	if rep.Gone {
+		rep.BytesFreed = in.BytesFreed
+	}
+	return rep, nil
+}
+
+// WriteRecord writes record.json and record.md beside the archive.
+func (a *Activities) WriteRecord(ctx context.Context, in RecordInput) (RecordLocation, error) {
+	store, err := a.store(ctx, in.Store)
+	if err != nil {
+		return RecordLocation{}, err
+	}
+	j, m, err := archive.PutRecord(ctx, store, in.Path, in.JSON, []byte(in.Markdown))
+	return RecordLocation{JSONKey: j, MarkdownKey: m}, err
+}
+
+func (a *Activities) adapter(connection string) (engine.Adapter, error) {
+	c, err := a.cfg.Connection(connection)
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	password, err := c.Password()
+	if err != nil {
+		return nil, refuse("connection %s: %v", connection, err)
+	}
+	switch c.Engine {
+	case "mysql":
+		return mysql.New(mysql.Config{
+			Host: c.Host, Port: c.Port, User: c.User, Password: password, Params: c.Params,
+			QueryTimeout: c.QueryTimeout, PollInterval: c.PollInterval,
+		})
+	}
+	return nil, refuse("connection %s: engine %q is not supported", connection, c.Engine)
+}
+
+func (a *Activities) store(ctx context.Context, name string) (*archive.Store, error) {
+	_, s, err := a.cfg.Store(name)
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	access, secret, err := s.Keys()
+	if err != nil {
+		return nil, refuse("store %s: %v", name, err)
+	}
+	return archive.NewStore(ctx, archive.StoreConfig{
+		Endpoint: s.Endpoint, AccessKey: access, SecretKey: secret, Bucket: s.Bucket,
+		Prefix: s.Prefix, Secure: s.Secure, Region: s.Region,
+	})
+}
+
+// classify turns the adapter's refusals into non-retryable errors; anything else (a lost
+// connection, a lock wait) is retried by Temporal.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, engine.ErrRefused) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "Refused", err)
+	}
+	return err
+}
+
+// keepAlive heartbeats while a single long call runs, so that a dead worker is noticed by
+// the heartbeat timeout rather than by the hours-long start-to-close timeout.
+func keepAlive(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,78 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/dataretire/retire/activities/archive"
+)
+
+// Archive exports the object to the store. It heartbeats the tables it has finished, and a
+// retry (after a crash or a lost worker) continues from them.
+func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResult, error) {
+	store, err := a.store(ctx, in.Store)
+	if err != nil {
+		return ArchiveResult{}, err
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		return ArchiveResult{}, err
+	}
+	ad, err := a.adapter(in.Connection)
+	if err != nil {
+		return ArchiveResult{}, err
+	}
+	var resume ArchiveProgress
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &resume) == nil {
+		activity.GetLogger(ctx).Info("Resuming the archive from the last heartbeat", "tables_done", len(resume.Done))
+	}
+	src, err := ad.Source(ctx, in.Object, in.Snapshot)
+	if err != nil {
+		return ArchiveResult{}, classify(err)
+	}
+	defer src.Close()
+
+	last := time.Time{}
+	res, err := archive.Export(ctx, src, store, in.Path, in.Object, archive.ExportOptions{
+		Done: resume.Done,
+		Progress: func(p archive.Progress) {
+			// Table boundaries always go out (they are the checkpoints); row ticks at most
+			// every few seconds.
+			if p.Table != "" && len(p.Done) == len(resume.Done) && time.Since(last) < 5*time.Second {
+				return
+			}
+			last = time.Now()
+			resume.Done = p.Done
+			activity.RecordHeartbeat(ctx, ArchiveProgress{Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal, Rows: p.Rows, Bytes: p.Bytes, Done: p.Done})
+		},
+	})
+	if err != nil {
+		return ArchiveResult{}, classify(err)
+	}
+	activity.GetLogger(ctx).Info("Archive written", "path", in.Path, "tables", res.Tables, "rows", res.Rows, "bytes", res.Bytes)
+	return ArchiveResult{
+		Store: in.Store, Bucket: store.Bucket(), Path: in.Path, ManifestKey: res.ManifestKey,
+		ManifestSHA256: res.ManifestSHA256, Tables: res.Tables, Rows: res.Rows, Bytes: res.Bytes, Files: res.Files,
+	}, nil
+}
+
+// VerifyArchive reads every object of the archive back and checks sizes, SHA-256, row
+// counts and content checksums. A mismatch is a result (OK false), not an error.
+func (a *Activities) VerifyArchive(ctx context.Context, in VerifyInput) (Verification, error) {
+	store, err := a.store(ctx, in.Store)
+	if err != nil {
+		return Verification{}, err
+	}
+	defer keepAlive(ctx)()
+	v, err := archive.Verify(ctx, store, in.Path)
+	if err != nil {
+		return Verification{}, err
+	}
+	out := Verification{OK: v.OK, Tables: v.Tables, Rows: v.Rows, Files: v.Files, Bytes: v.Bytes, Problems: v.Problems}
+	if in.ManifestSHA256 != "" && v.ManifestSHA256 != in.ManifestSHA256 {
+		out.OK = false
+		out.Problems = append(out.Problems, "manifest.json: not the manifest the export wrote (sha256 "+v.ManifestSHA256+")")
+	}
+	return out, nil
+}

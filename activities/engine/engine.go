@@ -1,0 +1,231 @@
+// Package engine is the contract between the retirement activities and a database engine.
+// MySQL/MariaDB implements it today (activities/mysql); Oracle and PostgreSQL are meant to be
+// one new folder each. Every method takes a context with a deadline and holds no connection
+// after it returns (seeds/004: idle connections die silently behind firewalls).
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrRefused marks a request that no retry can fix: a system schema, a name that is not a
+// plain identifier, an object that does not exist, a strategy that cannot work here.
+// Adapters wrap it (fmt.Errorf("...: %w", engine.ErrRefused)) so activities stop retrying.
+var ErrRefused = errors.New("refused")
+
+// Adapter is what the activities need from a database engine.
+type Adapter interface {
+	// Validate refuses system schemas and names that are not plain identifiers, and checks
+	// that the object exists (or reports it gone).
+	Validate(ctx context.Context, object string) error
+	// Inventory lists everything the object holds and every account that reaches it.
+	Inventory(ctx context.Context, object string) (Inventory, error)
+	// Sessions is one look at who is connected to the object right now.
+	Sessions(ctx context.Context, object string) ([]Session, error)
+	// Watch looks again and again until `until`, folding each look into acc; a failed look
+	// ends it with an error, and the caller resumes from acc.
+	Watch(ctx context.Context, object string, until time.Time, acc *Sampler) error
+	// SnapshotAccess records, without changing anything, the access that Cut would remove.
+	SnapshotAccess(ctx context.Context, object string, strategy Strategy) (AccessSnapshot, error)
+	// Cut removes the access recorded in the snapshot and kills the sessions left. Idempotent.
+	Cut(ctx context.Context, snap AccessSnapshot) (CutResult, error)
+	// Restore puts back exactly what the snapshot recorded. Idempotent.
+	Restore(ctx context.Context, snap AccessSnapshot) error
+	// Drop removes the object physically. An object already gone counts as dropped.
+	Drop(ctx context.Context, object string, snap AccessSnapshot) error
+	// VerifyGone proves the object no longer exists.
+	VerifyGone(ctx context.Context, object string, snap AccessSnapshot) (GoneReport, error)
+	// Source opens the object for export by the archive.
+	Source(ctx context.Context, object string, snap AccessSnapshot) (Source, error)
+}
+
+// Strategy is how access is cut during the observation window.
+type Strategy string
+
+const (
+	// StrategyRevoke revokes every grant that reaches the object and locks accounts whose only
+	// access was this object.
+	StrategyRevoke Strategy = "revoke"
+	// StrategyRename moves the tables into a quarantine schema (like Vitess HOLD).
+	StrategyRename Strategy = "rename"
+)
+
+// Inventory is what the plan phase found.
+type Inventory struct {
+	Engine        string     `json:"engine"`
+	Version       string     `json:"version"`
+	Object        string     `json:"object"`
+	Charset       string     `json:"charset,omitempty"`
+	Collation     string     `json:"collation,omitempty"`
+	Tables        []Table    `json:"tables"`
+	Views         []string   `json:"views"`
+	Routines      []Routine  `json:"routines"`
+	Triggers      []string   `json:"triggers"`
+	Events        []string   `json:"events"`
+	Accounts      []Account  `json:"accounts"`
+	GlobalHolders []Account  `json:"global_holders"`
+	TotalRows     int64      `json:"total_rows"`
+	TotalBytes    int64      `json:"total_bytes"`
+	Warnings      []string   `json:"warnings,omitempty"`
+	TakenAt       time.Time  `json:"taken_at"`
+	Tablespaces   []string   `json:"tablespaces,omitempty"`
+	Extra         []KeyValue `json:"extra,omitempty"`
+}
+
+// KeyValue is an engine-specific fact worth showing in the plan.
+type KeyValue struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Table is one base table with its exact row count and its size on disk.
+type Table struct {
+	Name   string `json:"name"`
+	Engine string `json:"engine,omitempty"`
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Routine is a stored procedure or function.
+type Routine struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // PROCEDURE or FUNCTION
+}
+
+// Account is a user (or role) whose privileges reach the object.
+type Account struct {
+	User string `json:"user"`
+	Host string `json:"host"`
+	// Levels says how the account reaches the object: database, table, column, routine, global.
+	Levels []string `json:"levels"`
+	// OnlyThisObject is true when every privilege the account holds is on this object, so
+	// locking it cuts nobody off from anything else.
+	OnlyThisObject bool `json:"only_this_object"`
+}
+
+// Name is user@host as DBAs write it.
+func (a Account) Name() string { return a.User + "@" + a.Host }
+
+// Session is a client seen connected to the object, aggregated over looks.
+type Session struct {
+	User      string    `json:"user"`
+	Host      string    `json:"host"` // without the client port
+	Program   string    `json:"program,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Count is the number of distinct connections seen.
+	Count int `json:"count"`
+	// ID is the connection id of a single look; aggregation does not keep it.
+	ID int64 `json:"-"`
+}
+
+// Key identifies a client across looks.
+func (s Session) Key() string { return s.User + "@" + s.Host + "/" + s.Program }
+
+// AccessSnapshot is what access looked like before the cut: enough to restore it exactly.
+// It never holds passwords or password hashes: it travels through workflow history.
+type AccessSnapshot struct {
+	Object   string   `json:"object"`
+	Strategy Strategy `json:"strategy"`
+	// Grants are the privileges to revoke, one per account and privilege level.
+	Grants []Grant `json:"grants,omitempty"`
+	// Lock are the accounts to lock, with their state before.
+	Lock []AccountLock `json:"lock,omitempty"`
+	// Quarantine is the schema the tables move to (strategy rename).
+	Quarantine string    `json:"quarantine,omitempty"`
+	Tables     []string  `json:"tables,omitempty"`
+	TakenAt    time.Time `json:"taken_at"`
+}
+
+// Grant is one GRANT statement as the server printed it, split so that it can be revoked
+// and given back without pasting user text into SQL.
+type Grant struct {
+	User        string `json:"user"`
+	Host        string `json:"host"`
+	Privileges  string `json:"privileges"` // e.g. "SELECT, INSERT" or "SELECT (`a`, `b`)"
+	On          string `json:"on"`         // e.g. "`db`.*", "`db`.`t`", "PROCEDURE `db`.`p`"
+	GrantOption bool   `json:"grant_option,omitempty"`
+	Statement   string `json:"statement"` // the GRANT as printed, for the record
+}
+
+// AccountLock is an account to lock during observation and its state before.
+type AccountLock struct {
+	User      string `json:"user"`
+	Host      string `json:"host"`
+	WasLocked bool   `json:"was_locked"`
+}
+
+// CutResult says what the cut did.
+type CutResult struct {
+	Revoked        int      `json:"revoked"`
+	Locked         []string `json:"locked"`
+	Moved          int      `json:"moved"`
+	KilledSessions int      `json:"killed_sessions"`
+}
+
+// GoneReport proves the object is gone.
+type GoneReport struct {
+	Gone       bool     `json:"gone"`
+	Remaining  []string `json:"remaining,omitempty"`
+	BytesFreed int64    `json:"bytes_freed"`
+}
+
+// Source is an open object being exported. Close releases its connections.
+type Source interface {
+	// Info describes the server: engine, version, charset.
+	Info() SourceInfo
+	// Tables are the base tables to export, in a stable order.
+	Tables() []string
+	// TableDDL is CREATE TABLE as the server prints it.
+	TableDDL(ctx context.Context, table string) (string, error)
+	// ObjectDDL returns the other DDL files: views.sql, routines.sql, triggers.sql, events.sql,
+	// grants.sql, keyed by file name.
+	ObjectDDL(ctx context.Context) (map[string]string, error)
+	// Scan streams the rows of a table. Values are the server's exact text (or bytes for
+	// binary columns); nil is NULL.
+	Scan(ctx context.Context, table string) (Rows, error)
+	io.Closer
+}
+
+// SourceInfo describes the source server for the manifest.
+type SourceInfo struct {
+	Engine  string `json:"engine"`
+	Version string `json:"version"`
+	Charset string `json:"charset"`
+}
+
+// Column is a column as the source declares it.
+type Column struct {
+	Name string `json:"name"`
+	// Type is the original type text, e.g. "decimal(65,30) unsigned".
+	Type string `json:"type"`
+	// Kind is how the archive stores it: int64, uint64, float64, text, bytes.
+	Kind     Kind `json:"kind"`
+	Nullable bool `json:"nullable"`
+}
+
+// Kind is the archive encoding of a column.
+type Kind string
+
+const (
+	KindInt64   Kind = "int64"
+	KindUint64  Kind = "uint64"
+	KindFloat64 Kind = "float64"
+	// KindText is exact server text (decimals, dates, times, JSON, ENUM, SET, character data).
+	KindText Kind = "text"
+	// KindBytes is raw bytes (BINARY, BLOB, BIT, GEOMETRY).
+	KindBytes Kind = "bytes"
+)
+
+// Rows is a streaming cursor over one table.
+type Rows interface {
+	Columns() []Column
+	// Next fills dst (len == len(Columns())) with the next row; false at the end.
+	// Values are []byte (nil for NULL) and are only valid until the next call.
+	Next(dst [][]byte) bool
+	Err() error
+	Close() error
+}

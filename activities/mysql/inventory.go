@@ -1,0 +1,422 @@
+package mysql
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// Validate refuses system schemas and odd names and checks that the database exists.
+func (a *Adapter) Validate(ctx context.Context, db string) error {
+	if err := ValidIdentifier(db); err != nil {
+		return err
+	}
+	pool, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return a.mustExist(ctx, pool, db)
+}
+
+// mustExist refuses a database that is not there, naming a case-only near miss.
+func (a *Adapter) mustExist(ctx context.Context, q querier, db string) error {
+	ok, _, _, err := a.schemaExists(ctx, q, db)
+	if err != nil || ok {
+		return err
+	}
+	names, err := a.strings1(ctx, q, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LOWER(SCHEMA_NAME) = LOWER(?)", db)
+	if err == nil && len(names) > 0 {
+		return fmt.Errorf("database %q does not exist on this connection (did you mean %q?): %w", db, names[0], engine.ErrRefused)
+	}
+	return fmt.Errorf("database %q does not exist on this connection: %w", db, engine.ErrRefused)
+}
+
+// Inventory lists what the database holds and who can reach it. It changes nothing.
+func (a *Adapter) Inventory(ctx context.Context, db string) (engine.Inventory, error) {
+	if err := ValidIdentifier(db); err != nil {
+		return engine.Inventory{}, err
+	}
+	pool, err := a.open()
+	if err != nil {
+		return engine.Inventory{}, err
+	}
+	defer pool.Close()
+	// One connection, so that the session setting below applies to every query.
+	cctx, cancel := a.timeout(ctx)
+	conn, err := pool.Conn(cctx)
+	cancel()
+	if err != nil {
+		return engine.Inventory{}, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+
+	si, err := a.serverInfo(ctx, conn)
+	if err != nil {
+		return engine.Inventory{}, err
+	}
+	ok, charset, collation, err := a.schemaExists(ctx, conn, db)
+	if err != nil {
+		return engine.Inventory{}, err
+	}
+	if !ok {
+		return engine.Inventory{}, a.mustExist(ctx, conn, db)
+	}
+	if si.engine == "mysql" {
+		// MySQL 8 caches table sizes for a day by default; a plan wants today's numbers.
+		_ = a.exec(ctx, conn, "SET SESSION information_schema_stats_expiry = 0")
+	}
+	inv := engine.Inventory{Engine: si.engine, Version: si.version, Object: db, Charset: charset, Collation: collation}
+	if err := a.fillObjects(ctx, conn, db, &inv); err != nil {
+		return engine.Inventory{}, err
+	}
+	acc, err := a.access(ctx, conn, db)
+	if err != nil {
+		return engine.Inventory{}, err
+	}
+	inv.Accounts, inv.GlobalHolders = acc.accounts, acc.global
+	inv.Warnings = append(inv.Warnings, acc.warnings(db)...)
+	fk, err := a.foreignReferences(ctx, conn, db)
+	if err != nil {
+		return engine.Inventory{}, err
+	}
+	inv.Warnings = append(inv.Warnings, fk...)
+	inv.TakenAt = time.Now().UTC()
+	return inv, nil
+}
+
+// fillObjects lists tables (with exact row counts), views, routines, triggers and events.
+func (a *Adapter) fillObjects(ctx context.Context, q querier, db string, inv *engine.Inventory) error {
+	tables, err := a.baseTables(ctx, q, db)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		n, err := a.countRows(ctx, q, db, t.name)
+		if err != nil {
+			return err
+		}
+		inv.Tables = append(inv.Tables, engine.Table{Name: t.name, Engine: t.engine, Rows: n, Bytes: t.bytes})
+		inv.TotalRows += n
+		inv.TotalBytes += t.bytes
+		if t.kind == "SYSTEM VERSIONED" {
+			inv.Warnings = append(inv.Warnings, fmt.Sprintf("table %s is system-versioned: only its current rows are exported, not its history", t.name))
+		}
+	}
+	if inv.Views, err = a.names(ctx, q, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'VIEW' AND "+nameIs("TABLE_SCHEMA"), db); err != nil {
+		return fmt.Errorf("list views of %q: %w", db, err)
+	}
+	if inv.Routines, err = a.routines(ctx, q, db); err != nil {
+		return err
+	}
+	if inv.Triggers, err = a.names(ctx, q, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE "+nameIs("TRIGGER_SCHEMA"), db); err != nil {
+		return fmt.Errorf("list triggers of %q: %w", db, err)
+	}
+	if inv.Events, err = a.names(ctx, q, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE "+nameIs("EVENT_SCHEMA"), db); err != nil {
+		return fmt.Errorf("list events of %q: %w", db, err)
+	}
+	return nil
+}
+
+// tableRow is a base table as information_schema describes it.
+type tableRow struct {
+	name, engine, kind string
+	bytes              int64
+}
+
+// baseTables lists the tables holding data, sorted by name. MariaDB reports
+// system-versioned tables and sequences with their own TABLE_TYPE.
+func (a *Adapter) baseTables(ctx context.Context, q querier, schema string) ([]tableRow, error) {
+	var out []tableRow
+	err := a.each(ctx, q, `SELECT TABLE_NAME, COALESCE(ENGINE, ''), TABLE_TYPE,
+		COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0)
+		FROM information_schema.TABLES
+		WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') AND `+nameIs("TABLE_SCHEMA"),
+		[]any{schema, schema}, func(r *sql.Rows) error {
+			var t tableRow
+			if err := r.Scan(&t.name, &t.engine, &t.kind, &t.bytes); err != nil {
+				return err
+			}
+			out = append(out, t)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("list tables of %q: %w", schema, err)
+	}
+	slices.SortFunc(out, func(x, y tableRow) int { return cmp.Compare(x.name, y.name) })
+	return out, nil
+}
+
+func tableNames(ts []tableRow) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.name
+	}
+	return out
+}
+
+// countRows counts exactly, each table under its own deadline.
+func (a *Adapter) countRows(ctx context.Context, q querier, db, table string) (int64, error) {
+	var n int64
+	if err := a.row(ctx, q, "SELECT COUNT(*) FROM "+quoteIdent(db)+"."+quoteIdent(table), nil, &n); err != nil {
+		return 0, fmt.Errorf("count rows of %s.%s: %w", db, table, err)
+	}
+	return n, nil
+}
+
+// names runs a one-column query filtered by nameIs and returns the values sorted.
+func (a *Adapter) names(ctx context.Context, q querier, query, db string) ([]string, error) {
+	out, err := a.strings1(ctx, q, query, db, db)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return nonNil(out), nil
+}
+
+func (a *Adapter) routines(ctx context.Context, q querier, db string) ([]engine.Routine, error) {
+	out := []engine.Routine{}
+	err := a.each(ctx, q, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE "+nameIs("ROUTINE_SCHEMA"),
+		[]any{db, db}, func(r *sql.Rows) error {
+			var rt engine.Routine
+			if err := r.Scan(&rt.Name, &rt.Type); err != nil {
+				return err
+			}
+			out = append(out, rt)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("list routines of %q: %w", db, err)
+	}
+	slices.SortFunc(out, func(x, y engine.Routine) int {
+		return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.Type, y.Type))
+	})
+	return out, nil
+}
+
+// foreignReferences warns about foreign keys from other databases: they make DROP fail and
+// show that something outside still depends on this data.
+func (a *Adapter) foreignReferences(ctx context.Context, q querier, db string) ([]string, error) {
+	var out []string
+	err := a.each(ctx, q, `SELECT DISTINCT CONSTRAINT_SCHEMA, TABLE_NAME, REFERENCED_TABLE_NAME
+		FROM information_schema.REFERENTIAL_CONSTRAINTS
+		WHERE `+nameIs("UNIQUE_CONSTRAINT_SCHEMA")+` AND CONSTRAINT_SCHEMA <> UNIQUE_CONSTRAINT_SCHEMA`,
+		[]any{db, db}, func(r *sql.Rows) error {
+			var schema, table, ref string
+			if err := r.Scan(&schema, &table, &ref); err != nil {
+				return err
+			}
+			out = append(out, fmt.Sprintf("table %s.%s has a foreign key to %s.%s: the drop will fail until it is removed", schema, table, db, ref))
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("list foreign keys into %q: %w", db, err)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// nameIs is schemaIs for any name column.
+func nameIs(col string) string { return schemaIs(col) }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// accountKey is user@host as the grant tables store it.
+type accountKey struct{ user, host string }
+
+func (k accountKey) name() string { return k.user + "@" + k.host }
+
+// reach is every account that reaches a database and how.
+type reach struct {
+	accounts []engine.Account
+	global   []engine.Account
+	wildcard []string // user@host (pattern) of database-pattern grants that match
+	// grants holds, per account, the GRANT lines that target the database.
+	grants map[accountKey][]engine.Grant
+}
+
+// levelOrder is how Account.Levels are sorted.
+var levelOrder = map[string]int{"database": 0, "table": 1, "column": 2, "routine": 3, "global": 4}
+
+// access finds the accounts that reach db through the grant tables, and decides for each
+// whether db is all it can reach (then locking it cuts nobody off from anything else).
+func (a *Adapter) access(ctx context.Context, q querier, db string) (reach, error) {
+	levels := map[accountKey]map[string]bool{}
+	other := map[accountKey]bool{}
+	note := func(k accountKey, schema, level string) {
+		if !sameSchema(schema, db) {
+			other[k] = true
+			return
+		}
+		if levels[k] == nil {
+			levels[k] = map[string]bool{}
+		}
+		levels[k][level] = true
+	}
+	for _, src := range []struct{ table, level string }{
+		{"SCHEMA_PRIVILEGES", "database"}, {"TABLE_PRIVILEGES", "table"}, {"COLUMN_PRIVILEGES", "column"},
+	} {
+		err := a.each(ctx, q, "SELECT DISTINCT GRANTEE, TABLE_SCHEMA FROM information_schema."+src.table, nil, func(r *sql.Rows) error {
+			var grantee, schema string
+			if err := r.Scan(&grantee, &schema); err != nil {
+				return err
+			}
+			note(parseGrantee(grantee), schema, src.level)
+			return nil
+		})
+		if err != nil {
+			return reach{}, fmt.Errorf("read information_schema.%s: %w", src.table, err)
+		}
+	}
+	err := a.each(ctx, q, "SELECT DISTINCT User, Host, Db FROM mysql.procs_priv", nil, func(r *sql.Rows) error {
+		var k accountKey
+		var schema string
+		if err := r.Scan(&k.user, &k.host, &schema); err != nil {
+			return err
+		}
+		note(k, schema, "routine")
+		return nil
+	})
+	if err != nil {
+		return reach{}, fmt.Errorf("read mysql.procs_priv: %w", err)
+	}
+	global, err := a.globalHolders(ctx, q)
+	if err != nil {
+		return reach{}, err
+	}
+	wild, err := a.wildcardGrants(ctx, q, db)
+	if err != nil {
+		return reach{}, err
+	}
+	res := reach{wildcard: wild, grants: map[accountKey][]engine.Grant{}, accounts: []engine.Account{}, global: []engine.Account{}}
+	for k, lv := range levels {
+		acct, grants, err := a.account(ctx, q, db, k, lv, !other[k] && !global[k], global[k])
+		if err != nil {
+			return reach{}, err
+		}
+		res.accounts = append(res.accounts, acct)
+		res.grants[k] = grants
+	}
+	for k := range global {
+		res.global = append(res.global, engine.Account{User: k.user, Host: k.host, Levels: []string{"global"}})
+	}
+	sortAccounts(res.accounts)
+	sortAccounts(res.global)
+	return res, nil
+}
+
+// account reads SHOW GRANTS of one account: the lines on db become its grants, and any line
+// elsewhere (a role, PROXY, another database) means db is not all it can reach.
+func (a *Adapter) account(ctx context.Context, q querier, db string, k accountKey, lv map[string]bool, only, global bool) (engine.Account, []engine.Grant, error) {
+	acct := engine.Account{User: k.user, Host: k.host}
+	for l := range lv {
+		acct.Levels = append(acct.Levels, l)
+	}
+	if global {
+		acct.Levels = append(acct.Levels, "global")
+	}
+	slices.SortFunc(acct.Levels, func(x, y string) int { return cmp.Compare(levelOrder[x], levelOrder[y]) })
+	lines, err := a.showGrants(ctx, q, k.user, k.host)
+	if mysqlErrno(err) == errNoSuchGrant {
+		// Grant rows left behind by an account deleted from mysql.user: nobody can use them.
+		return acct, nil, nil
+	}
+	if err != nil {
+		return engine.Account{}, nil, err
+	}
+	var grants []engine.Grant
+	for _, line := range lines {
+		g, ok := parseGrant(line)
+		switch {
+		case ok && g.obj.on(db):
+			grants = append(grants, g.grant(k.user, k.host))
+		case ok && g.usageOnly():
+		case !ok && !strings.HasPrefix(strings.ToUpper(line), "GRANT "):
+			// SET DEFAULT ROLE and partial-revoke lines add no access of their own.
+		default:
+			only = false
+		}
+	}
+	acct.OnlyThisObject = only && len(grants) > 0
+	return acct, grants, nil
+}
+
+func (a *Adapter) globalHolders(ctx context.Context, q querier) (map[accountKey]bool, error) {
+	out := map[accountKey]bool{}
+	grantees, err := a.strings1(ctx, q, "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE <> 'USAGE'")
+	if err != nil {
+		return nil, fmt.Errorf("read information_schema.USER_PRIVILEGES: %w", err)
+	}
+	for _, g := range grantees {
+		out[parseGrantee(g)] = true
+	}
+	return out, nil
+}
+
+// wildcardGrants finds database-level grants whose pattern (`app\_%`, `%`) matches db
+// without naming it: revoking them would also cut the other databases they match.
+func (a *Adapter) wildcardGrants(ctx context.Context, q querier, db string) ([]string, error) {
+	var out []string
+	err := a.each(ctx, q, "SELECT User, Host, Db FROM mysql.db WHERE ? LIKE Db", []any{db}, func(r *sql.Rows) error {
+		var user, host, pattern string
+		if err := r.Scan(&user, &host, &pattern); err != nil {
+			return err
+		}
+		if !sameSchema(pattern, db) {
+			out = append(out, fmt.Sprintf("%s@%s (on `%s`.*)", user, host, pattern))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mysql.db: %w", err)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (r reach) warnings(db string) []string {
+	var w []string
+	if len(r.global) > 0 {
+		names := make([]string, len(r.global))
+		for i, g := range r.global {
+			names[i] = g.Name()
+		}
+		w = append(w, fmt.Sprintf("%d account(s) hold global privileges and reach every database; revoking cannot cut them off: %s",
+			len(names), strings.Join(names, ", ")))
+	}
+	if len(r.wildcard) > 0 {
+		w = append(w, fmt.Sprintf("grants on database patterns that match %q keep their access after the cut (revoking them would cut the other databases they match): %s",
+			db, strings.Join(r.wildcard, ", ")))
+	}
+	return w
+}
+
+// parseGrantee splits 'user'@'host' as information_schema prints it. The server does not
+// escape quotes inside, so the split is at the last '@' between quotes.
+func parseGrantee(g string) accountKey {
+	g = strings.TrimSpace(g)
+	if i := strings.LastIndex(g, "'@'"); i > 0 && strings.HasPrefix(g, "'") && strings.HasSuffix(g, "'") {
+		return accountKey{user: g[1:i], host: g[i+3 : len(g)-1]}
+	}
+	if i := strings.LastIndex(g, "@"); i >= 0 {
+		return accountKey{user: strings.Trim(g[:i], "'`"), host: strings.Trim(g[i+1:], "'`")}
+	}
+	return accountKey{user: strings.Trim(g, "'`")}
+}
+
+func sortAccounts(as []engine.Account) {
+	slices.SortFunc(as, func(x, y engine.Account) int {
+		return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Host, y.Host))
+	})
+}

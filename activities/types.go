@@ -1,0 +1,151 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// Target names the object being retired. Connection and Store are profile names from the
+// worker's config; the worker resolves them to credentials, which therefore never travel
+// through workflow history.
+type Target struct {
+	Connection string `json:"connection"`
+	Object     string `json:"object"`
+}
+
+// PlanInput asks for validation and inventory.
+type PlanInput struct {
+	Target
+	Strategy      engine.Strategy `json:"strategy"`
+	SampleWindow  time.Duration   `json:"sample_window"`
+	ObserveWindow time.Duration   `json:"observe_window"`
+	Store         string          `json:"store"`
+}
+
+// Policy is what this worker allows. Production workers hold windows to the field-proven
+// ranges; a worker started with --dev allows short ones for demos and tests.
+type Policy struct {
+	Dev              bool          `json:"dev"`
+	MinSampleWindow  time.Duration `json:"min_sample_window"`
+	MinObserveWindow time.Duration `json:"min_observe_window"`
+	MaxObserveWindow time.Duration `json:"max_observe_window"`
+}
+
+// Production policy: seeds/000 says 3-7 days of watching and 7-35 days of observation.
+var (
+	ProductionPolicy = Policy{MinSampleWindow: 24 * time.Hour, MinObserveWindow: 7 * 24 * time.Hour, MaxObserveWindow: 35 * 24 * time.Hour}
+	DevPolicy        = Policy{Dev: true, MinSampleWindow: time.Second, MinObserveWindow: time.Second, MaxObserveWindow: 35 * 24 * time.Hour}
+)
+
+// Plan is the result of the plan phase.
+type Plan struct {
+	Engine    string           `json:"engine"`
+	Inventory engine.Inventory `json:"inventory"`
+	Policy    Policy           `json:"policy"`
+	Store     string           `json:"store"`
+}
+
+// SampleInput asks to watch connections until Until, continuing from Seen.
+type SampleInput struct {
+	Target
+	Until time.Time        `json:"until"`
+	Seen  []engine.Session `json:"seen"`
+}
+
+// SampleResult is the aggregate of every look so far.
+type SampleResult struct {
+	Seen  []engine.Session `json:"seen"`
+	Looks int              `json:"looks"`
+}
+
+// AccessInput asks for a snapshot of the access that the cut will remove.
+type AccessInput struct {
+	Target
+	Strategy engine.Strategy `json:"strategy"`
+}
+
+// SnapshotInput carries a stored access snapshot to an activity that changes access.
+type SnapshotInput struct {
+	Target
+	Snapshot engine.AccessSnapshot `json:"snapshot"`
+}
+
+// ArchiveInput asks for an export of the object to Path in Store.
+type ArchiveInput struct {
+	Target
+	Store    string                `json:"store"`
+	Path     string                `json:"path"`
+	Snapshot engine.AccessSnapshot `json:"snapshot"`
+}
+
+// ArchiveResult says where the archive is and what it holds.
+type ArchiveResult struct {
+	Store          string `json:"store"`
+	Bucket         string `json:"bucket"`
+	Path           string `json:"path"`
+	ManifestKey    string `json:"manifest_key"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	Tables         int    `json:"tables"`
+	Rows           int64  `json:"rows"`
+	Bytes          int64  `json:"bytes"`
+	Files          int    `json:"files"`
+}
+
+// ArchiveProgress is the heartbeat of the archive activity: the CLI shows it, and a retry
+// resumes from the tables it lists as done.
+type ArchiveProgress struct {
+	Table       string `json:"table"`
+	TablesDone  int    `json:"tables_done"`
+	TablesTotal int    `json:"tables_total"`
+	Rows        int64  `json:"rows"`
+	Bytes       int64  `json:"bytes"`
+	// Done are the manifest entries of finished tables, so that a retry skips them.
+	Done []archive.TableResult `json:"done,omitempty"`
+}
+
+// VerifyInput asks to read an archive back.
+type VerifyInput struct {
+	Store          string `json:"store"`
+	Path           string `json:"path"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+// Verification is the outcome of reading the archive back.
+type Verification struct {
+	OK       bool     `json:"ok"`
+	Tables   int64    `json:"tables"`
+	Rows     int64    `json:"rows"`
+	Files    int64    `json:"files"`
+	Bytes    int64    `json:"bytes"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// DropInput asks to drop the object; the archive is checked again at the moment of the drop.
+type DropInput struct {
+	Target
+	Snapshot engine.AccessSnapshot `json:"snapshot"`
+	Archive  ArchiveResult         `json:"archive"`
+}
+
+// GoneInput asks to prove the object is gone.
+type GoneInput struct {
+	Target
+	Snapshot   engine.AccessSnapshot `json:"snapshot"`
+	BytesFreed int64                 `json:"bytes_freed"`
+}
+
+// RecordInput asks to write the retirement record beside the archive.
+type RecordInput struct {
+	Store    string `json:"store"`
+	Path     string `json:"path"`
+	JSON     []byte `json:"json"`
+	Markdown string `json:"markdown"`
+}
+
+// RecordLocation says where the record was written.
+type RecordLocation struct {
+	JSONKey     string `json:"json_key"`
+	MarkdownKey string `json:"markdown_key"`
+}

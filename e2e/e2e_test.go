@@ -1,0 +1,214 @@
+// Package e2e retires a real MariaDB database through a real Temporal dev server, a real
+// MinIO, the real retire-worker and the real retire CLI, as a DBA and an owner would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/testservices"
+	"github.com/dataretire/retire/workflows"
+)
+
+type harness struct {
+	t        *testing.T
+	bin      string
+	env      []string
+	temporal testservices.TemporalServer
+	db       *sql.DB
+}
+
+func TestRetireEndToEnd(t *testing.T) {
+	h := &harness{t: t, bin: t.TempDir()}
+	root := testservices.ModuleRoot(t)
+	for pkg, name := range map[string]string{"./starter": "retire", "./worker": "retire-worker"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(h.bin, name), filepath.Join(root, pkg)).CombinedOutput()
+		require.NoError(t, err, "go build %s: %s", pkg, out)
+	}
+	h.temporal = testservices.Temporal(t)
+	s3 := testservices.MinIO(t)
+	h.db = testservices.MariaDB(t)
+
+	// The retire account has a password, and so has the application account: neither, nor
+	// the hash of the application's, may appear in the workflow history.
+	suffix := randomHex(4)
+	dbName, retireUser, appUser := "rt_e2e_"+suffix, "rt_e2e_retire_"+suffix, "rt_e2e_app_"+suffix
+	dbPassword, appPassword := "Db-"+randomHex(12), "App-"+randomHex(12)
+	h.exec(fmt.Sprintf("CREATE DATABASE %s", dbName))
+	t.Cleanup(func() { h.exec("DROP DATABASE IF EXISTS " + dbName) })
+	h.exec(fmt.Sprintf("CREATE TABLE %s.orders (id BIGINT UNSIGNED PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40) CHARACTER SET utf8mb4, placed DATETIME(6), blobby BLOB)", dbName))
+	h.exec(fmt.Sprintf("INSERT INTO %s.orders SELECT seq, seq * 1.25, IF(seq %% 7 = 0, NULL, CONCAT('order ', seq, ' 🚚')), TIMESTAMP('2020-01-01') + INTERVAL seq SECOND, UNHEX('00FF00') FROM %s.seq_1_to_5000", dbName, dbName))
+	h.exec(fmt.Sprintf("CREATE TABLE %s.customers (id INT PRIMARY KEY, name VARCHAR(20))", dbName))
+	h.exec(fmt.Sprintf("INSERT INTO %s.customers VALUES (1, 'ann'), (2, NULL)", dbName))
+	for _, u := range []struct{ name, pw string }{{retireUser, dbPassword}, {appUser, appPassword}} {
+		h.exec(fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", u.name, u.pw))
+		t.Cleanup(func() { h.exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'127.0.0.1'", u.name)) })
+	}
+	h.exec(fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1' WITH GRANT OPTION", retireUser))
+	h.exec(fmt.Sprintf("GRANT SELECT, INSERT ON %s.* TO '%s'@'127.0.0.1'", dbName, appUser))
+	var appHash string
+	require.NoError(t, h.db.QueryRow("SELECT PASSWORD(?)", appPassword).Scan(&appHash))
+
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`connections:
+  local:
+    engine: mysql
+    host: 127.0.0.1
+    port: 3306
+    user: %s
+    password_env: RT_E2E_DB_PASSWORD
+    poll_interval: 100ms
+stores:
+  e2e:
+    endpoint: %s
+    bucket: retire-e2e
+    prefix: archive
+    access_key_env: RT_E2E_S3_ACCESS
+    secret_key_env: RT_E2E_S3_SECRET
+`, retireUser, s3.Endpoint)), 0o600))
+	h.env = append(os.Environ(), "TEMPORAL_ADDRESS="+h.temporal.Address, "TEMPORAL_NAMESPACE=default",
+		"RT_E2E_DB_PASSWORD="+dbPassword, "RT_E2E_S3_ACCESS="+s3.AccessKey, "RT_E2E_S3_SECRET="+s3.SecretKey)
+
+	workerLog := filepath.Join(t.TempDir(), "worker.log")
+	logFile, err := os.Create(workerLog)
+	require.NoError(t, err)
+	w := exec.Command(filepath.Join(h.bin, "retire-worker"), "--dev", "--config", cfg)
+	w.Env, w.Stdout, w.Stderr = h.env, logFile, logFile
+	require.NoError(t, w.Start())
+	t.Cleanup(func() { _ = w.Process.Kill(); _, _ = w.Process.Wait() })
+
+	// A DBA starts the retirement; the plan comes back before the command returns.
+	out := h.retire("start", "local", dbName, "--reason", "decommission", "--owner", "alice", "--owner", "bob",
+		"--requester", "dba", "--ticket", "E2E-1", "--sample", "3s", "--observe", "5s")
+	require.Contains(t, out, "tables: 2 (5,002 rows")
+
+	// A second retirement of the same database is refused while this one runs.
+	out, err = h.retireErr("start", "local", dbName, "--reason", "migration", "--requester", "dba")
+	require.Error(t, err)
+	require.Contains(t, out, "already running")
+
+	h.waitPhase(dbName, "observe", time.Minute)
+	// Access is cut: the application account can no longer read the database.
+	appDB, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:3306)/?timeout=5s", appUser, appPassword))
+	require.NoError(t, err)
+	_, err = appDB.Exec("SELECT COUNT(*) FROM " + dbName + ".orders")
+	require.Error(t, err, "the application still reads the database during observation")
+	appDB.Close()
+
+	// The requester cannot sign off; an owner can.
+	out, err = h.retireErr("approve", "local", dbName, "--as", "dba")
+	require.Error(t, err)
+	require.Contains(t, out, "cannot sign it off")
+	h.retire("approve", "local", dbName, "--as", "alice", "--comment", "shop is closed")
+
+	h.waitPhase(dbName, "done", 3*time.Minute)
+	var schemas int
+	require.NoError(t, h.db.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", dbName).Scan(&schemas))
+	require.Zero(t, schemas, "the database is still there")
+
+	// The archive is in MinIO and verifies on its own.
+	var st workflows.Status
+	require.NoError(t, json.Unmarshal([]byte(h.retire("status", "local", dbName, "-o", "json")), &st))
+	require.NotNil(t, st.Archive)
+	store, err := archive.NewStore(context.Background(), archive.StoreConfig{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: "retire-e2e", Prefix: "archive"})
+	require.NoError(t, err)
+	v, err := archive.Verify(context.Background(), store, st.Archive.Path)
+	require.NoError(t, err)
+	require.True(t, v.OK, "archive problems: %v", v.Problems)
+	require.EqualValues(t, 5002, v.Rows)
+	require.Equal(t, "alice", st.Signoffs[0].By)
+	require.Contains(t, h.retire("record", "local", dbName), "verified gone")
+
+	// No secret in the history, nor in the worker's log.
+	history := h.history(workflows.WorkflowID("local", dbName))
+	logged, err := os.ReadFile(workerLog)
+	require.NoError(t, err)
+	for what, secret := range map[string]string{"database password": dbPassword, "S3 secret key": s3.SecretKey,
+		"application password": appPassword, "application password hash": appHash, "hash prefix": strings.TrimPrefix(appHash, "*")} {
+		require.NotContains(t, string(history), secret, "%s in the workflow history", what)
+		require.NotContains(t, string(logged), secret, "%s in the worker log", what)
+	}
+
+	// The history replays against today's workflow code (determinism).
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.RetireDatabase)
+	histFile := filepath.Join(t.TempDir(), "history.json")
+	require.NoError(t, os.WriteFile(histFile, history, 0o600))
+	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, histFile))
+	if dest := os.Getenv("RETIRE_SAVE_HISTORY"); dest != "" {
+		require.NoError(t, os.WriteFile(dest, history, 0o644))
+	}
+}
+
+func (h *harness) exec(query string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := h.db.ExecContext(ctx, query)
+	require.NoError(h.t, err, query)
+}
+
+func (h *harness) retireErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(h.bin, "retire"), args...)
+	cmd.Env = h.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (h *harness) retire(args ...string) string {
+	out, err := h.retireErr(args...)
+	require.NoError(h.t, err, "retire %s: %s", strings.Join(args, " "), out)
+	return out
+}
+
+func (h *harness) waitPhase(db, phase string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = h.retireErr("status", "local", db)
+		if strings.Contains(out, "phase: "+phase+"\n") {
+			return
+		}
+		if strings.Contains(out, "phase: failed") || strings.Contains(out, "phase: aborted") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	h.t.Fatalf("never reached phase %s; last status:\n%s", phase, out)
+}
+
+// history exports the workflow history the way an auditor would, as JSON through the SDK.
+func (h *harness) history(id string) []byte {
+	c, err := client.Dial(client.Options{HostPort: h.temporal.Address})
+	require.NoError(h.t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return testservices.HistoryJSON(h.t, ctx, c, id)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

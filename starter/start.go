@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/workflows"
+)
+
+type startFlags struct {
+	reason, requester, ticket, strategy, sample, observe, store string
+	owners                                                      []string
+	dryRun, noWait                                              bool
+	planTimeout                                                 time.Duration
+}
+
+const startLong = `Start the retirement of <database> on the connection profile <connection>.
+
+The request is checked here first, then the worker plans it: it validates the database
+(system schemas are refused), inventories it and checks the windows against its policy.
+start waits for that plan (--plan-timeout) and prints it, unless --no-wait.
+
+--reason decommission: the system is shut down; an owner other than the requester must
+  sign off (retire approve) before anything is dropped.
+--reason migration: the data lives on elsewhere; no sign-off is needed.
+Windows take days (14d) or Go durations (36h); a production worker allows sampling of at
+least 1d and observation of 7d..35d.`
+
+const startExample = `  retire start local shop --reason decommission --owner alice --owner bob --ticket CHG-1
+  retire start local legacy_crm --reason migration --owner crm-team --sample 7d --observe 30d --strategy rename
+  retire start local shop --reason decommission --owner alice --dry-run   # plan and sample only, change nothing`
+
+func (a *app) startCommand() *cobra.Command {
+	var f startFlags
+	cmd := &cobra.Command{
+		Use:     "start <connection> <database>",
+		Short:   "Start retiring a database: plan, sample, quiesce, observe, archive, drop, verify, record",
+		Long:    startLong,
+		Example: startExample,
+		Args:    target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.start(cmd.Context(), f, args[0], args[1])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.reason, "reason", "", "decommission (owners must sign off) or migration (no sign-off); required")
+	fl.StringSliceVar(&f.owners, "owner", nil, "an owner who may approve, object or extend; repeat for each (required for decommission)")
+	fl.StringVar(&f.requester, "requester", "", "who asks for the retirement (default $USER); cannot sign off")
+	fl.StringVar(&f.ticket, "ticket", "", "change ticket, e.g. CHG-1234, kept in the record")
+	fl.StringVar(&f.strategy, "strategy", "", "how access is cut during observation: revoke (grants, default) or rename (quarantine schema)")
+	fl.StringVar(&f.sample, "sample", "", "sampling window: who connects is watched this long (default 3d)")
+	fl.StringVar(&f.observe, "observe", "", "observation window after the cut (default 14d, at most 35d)")
+	fl.StringVar(&f.store, "store", "", "archive store profile of the worker's config (default: the worker's default store)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "plan and sample only; change nothing")
+	fl.BoolVar(&f.noWait, "no-wait", false, "return once started, without waiting for the plan")
+	fl.DurationVar(&f.planTimeout, "plan-timeout", 5*time.Minute, "how long to wait for the plan")
+	return cmd
+}
+
+// request maps flags to a workflow request and collects every problem at once, so that a DBA
+// fixes the command line in one go instead of one error per attempt.
+func (f startFlags) request(connection, object string, getenv func(string) string) (workflows.Request, error) {
+	var problems []string
+	req := workflows.Request{
+		Connection: connection,
+		Object:     object,
+		Reason:     workflows.Reason(f.reason),
+		Owners:     append([]string(nil), f.owners...),
+		Requester:  f.requester,
+		Ticket:     f.ticket,
+		Strategy:   engine.Strategy(f.strategy),
+		Store:      f.store,
+		DryRun:     f.dryRun,
+	}
+	noRequester := false
+	if req.Requester == "" {
+		req.Requester = getenv("USER")
+		noRequester = req.Requester == ""
+	}
+	if noRequester {
+		problems = append(problems, "say who asks: --requester <name> ($USER is not set)")
+	}
+	if f.reason == "" {
+		problems = append(problems, "say why: --reason decommission (system shut down, owners sign off) or --reason migration (data lives on elsewhere)")
+	}
+	for _, w := range []struct {
+		flag, text string
+		into       *time.Duration
+	}{{"--sample", f.sample, &req.SampleWindow}, {"--observe", f.observe, &req.ObserveWindow}} {
+		if w.text == "" {
+			continue
+		}
+		d, err := workflows.ParseDays(w.text)
+		if err != nil {
+			problems = append(problems, w.flag+": "+err.Error())
+			continue
+		}
+		if d == 0 {
+			problems = append(problems, w.flag+" must be longer than 0; leave it out for the default")
+			continue
+		}
+		*w.into = d
+	}
+	req = req.WithDefaults()
+	for _, err := range flatten(req.Validate()) {
+		msg := err.Error()
+		// Already said above, in words that name the flag.
+		if (noRequester && strings.HasPrefix(msg, `requester ""`)) || (f.reason == "" && strings.HasPrefix(msg, `reason ""`)) {
+			continue
+		}
+		problems = append(problems, msg)
+	}
+	if len(problems) > 0 {
+		return req, fmt.Errorf("cannot start the retirement of %s/%s: %s", connection, object, strings.Join(problems, "; "))
+	}
+	return req, nil
+}
+
+// flatten opens errors.Join so that each problem can be printed on its own.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func startOptions(req workflows.Request) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        workflows.WorkflowID(req.Connection, req.Object),
+		TaskQueue: workflows.TaskQueue,
+		// FAIL + ALLOW_DUPLICATE: never two retirements of one database at once, yet a new
+		// one may follow an aborted or failed one.
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// Without it the SDK quietly hands back the running retirement, which would read as
+		// if this request had started.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("Retire %s/%s (%s)", req.Connection, req.Object, req.Reason),
+		StaticDetails:                            staticDetails(req),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AttrConnection.ValueSet(req.Connection),
+			workflows.AttrObject.ValueSet(req.Object),
+			workflows.AttrReason.ValueSet(string(req.Reason)),
+			workflows.AttrRequester.ValueSet(req.Requester),
+			workflows.AttrOwners.ValueSet(req.Owners),
+			workflows.AttrPhase.ValueSet(string(workflows.PhasePlan)),
+		),
+	}
+}
+
+func staticDetails(req workflows.Request) string {
+	var b strings.Builder
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "- **%s:** %s\n", k, v)
+		}
+	}
+	line("Requested by", req.Requester)
+	line("Owners", strings.Join(req.Owners, ", "))
+	line("Ticket", req.Ticket)
+	line("Reason", string(req.Reason))
+	line("Sampling window", days(req.SampleWindow))
+	line("Observation window", days(req.ObserveWindow))
+	line("Strategy", string(req.Strategy))
+	line("Store", req.Store)
+	if req.DryRun {
+		line("Dry run", "plan and sample only; nothing is changed")
+	}
+	return b.String()
+}
+
+func (a *app) start(ctx context.Context, f startFlags, connection, object string) error {
+	req, err := f.request(connection, object, a.getenv)
+	if err != nil {
+		return err
+	}
+	c, err := a.temporal()
+	if err != nil {
+		return err
+	}
+	id := workflows.WorkflowID(connection, object)
+	rctx, cancel := a.rpc(ctx)
+	run, err := c.ExecuteWorkflow(rctx, startOptions(req), workflows.WorkflowName, req)
+	cancel()
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		return fmt.Errorf("a retirement of %s/%s is already running (workflow %s); see `retire status %s %s`", connection, object, id, connection, object)
+	case isTimeout(err):
+		return fmt.Errorf("Temporal did not answer within %s; check TEMPORAL_ADDRESS or raise --timeout", a.timeout)
+	case err != nil:
+		return fmt.Errorf("cannot start the retirement of %s/%s: %s", connection, object, explain(searchAttributeHint(err)))
+	}
+	fmt.Fprintf(a.out, "started the retirement of %s/%s (workflow %s, run %s)\n", connection, object, id, run.GetRunID())
+	if f.noWait {
+		fmt.Fprintf(a.out, "next: follow it with `retire status %s %s`\n", connection, object)
+		return nil
+	}
+	st, err := a.awaitPlan(ctx, c, connection, object, run.GetRunID(), f.planTimeout)
+	if err != nil {
+		return err
+	}
+	printPlan(a.out, st)
+	fmt.Fprintf(a.out, "next: %s\n", nextStep(st))
+	return nil
+}
+
+// awaitPlan polls until the plan is stored (the phase moved on) or the workflow closed.
+// Describe needs no worker, so a retirement that failed is reported even with none running.
+func (a *app) awaitPlan(ctx context.Context, c temporalAPI, connection, object, runID string, limit time.Duration) (workflows.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	id := workflows.WorkflowID(connection, object)
+	var lastQueryErr error
+	var lastDesc *execution
+	for {
+		desc, err := a.describe(ctx, c, id, runID)
+		if err == nil {
+			lastDesc = desc
+			if desc.closed() {
+				st, runErr := a.closedStatus(ctx, c, id, runID, desc)
+				switch st.Phase {
+				case workflows.PhaseDone:
+					return st, nil
+				case workflows.PhaseFailed:
+					return st, fmt.Errorf("the retirement of %s/%s failed: %s", connection, object, orDash(explainStatusError(st, runErr)))
+				}
+				return st, fmt.Errorf("the retirement of %s/%s ended (%s): %s", connection, object, st.Phase, orDash(st.Outcome))
+			}
+			st, qerr := a.queryStatus(ctx, c, id, runID)
+			lastQueryErr = qerr
+			if qerr == nil && st.Phase != "" && st.Phase != workflows.PhasePlan {
+				return st, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return workflows.Status{}, planTimeoutError(connection, object, limit, lastDesc, lastQueryErr)
+		case <-time.After(a.pollEvery):
+		}
+	}
+}
+
+func planTimeoutError(connection, object string, limit time.Duration, desc *execution, queryErr error) error {
+	msg := fmt.Sprintf("the plan is not ready after %s; the retirement goes on, follow it with `retire status %s %s`", limit, connection, object)
+	if desc != nil {
+		for _, p := range desc.pending {
+			if p.LastFailure != "" {
+				return fmt.Errorf("%s; the %s activity is retrying (attempt %d): %s", msg, p.Type, p.Attempt, p.LastFailure)
+			}
+		}
+	}
+	if queryErr != nil && isTimeout(queryErr) {
+		return fmt.Errorf("%s; the workflow did not answer: is a retire-worker running on task queue %q?", msg, workflows.TaskQueue)
+	}
+	return errors.New(msg)
+}
+
+// explainStatusError prefers the workflow's own failure over the status text, which holds
+// the error with all of the SDK's wrapping.
+func explainStatusError(st workflows.Status, err error) string {
+	if err != nil {
+		return explain(err)
+	}
+	return st.Error
+}
+
+func printPlan(w io.Writer, st workflows.Status) {
+	if st.Plan == nil {
+		return
+	}
+	fmt.Fprintf(w, "plan of %s/%s:\n", st.Request.Connection, st.Request.Object)
+	writeInventory(w, "  ", st.Plan.Inventory)
+}
+
+func writeInventory(w io.Writer, indent string, inv engine.Inventory) {
+	fmt.Fprintf(w, "%sengine: %s %s\n", indent, inv.Engine, inv.Version)
+	fmt.Fprintf(w, "%stables: %d (%s rows, %s)\n", indent, len(inv.Tables), thousands(inv.TotalRows), bytesText(inv.TotalBytes))
+	fmt.Fprintf(w, "%sviews: %d, routines: %d, triggers: %d, events: %d\n", indent, len(inv.Views), len(inv.Routines), len(inv.Triggers), len(inv.Events))
+	fmt.Fprintf(w, "%saccounts that reach it: %s\n", indent, accountList(inv.Accounts))
+	if len(inv.GlobalHolders) > 0 {
+		fmt.Fprintf(w, "%sglobal holders (reach every database; left alone): %s\n", indent, accountList(inv.GlobalHolders))
+	}
+	for _, kv := range inv.Extra {
+		fmt.Fprintf(w, "%s%s: %s\n", indent, kv.Key, kv.Value)
+	}
+	for _, warn := range inv.Warnings {
+		fmt.Fprintf(w, "%swarning: %s\n", indent, warn)
+	}
+}
+
+func accountList(accts []engine.Account) string {
+	if len(accts) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(accts))
+	for i, ac := range accts {
+		parts[i] = ac.Name()
+		if len(ac.Levels) > 0 {
+			parts[i] += " (" + strings.Join(ac.Levels, ", ")
+			if ac.OnlyThisObject {
+				parts[i] += "; only this database"
+			}
+			parts[i] += ")"
+		}
+	}
+	return fmt.Sprintf("%d: %s", len(accts), strings.Join(parts, ", "))
+}
+
+// nextStep tells the DBA what happens now and what, if anything, is expected of people.
+func nextStep(st workflows.Status) string {
+	t := st.Request.Connection + " " + st.Request.Object
+	follow := fmt.Sprintf("; follow it with `retire status %s`", t)
+	if st.Waiting != "" {
+		return "waiting for " + st.Waiting
+	}
+	switch st.Phase {
+	case workflows.PhasePlan:
+		return "planning" + follow
+	case workflows.PhaseSample:
+		s := fmt.Sprintf("sampling who connects until %s", stamp(st.SampleUntil))
+		if st.Request.DryRun {
+			return s + "; this is a dry run, it ends there and changes nothing" + follow
+		}
+		return s + "; clients seen will need `retire acknowledge-clients`" + follow
+	case workflows.PhaseQuiesce:
+		return "cutting access (strategy " + string(st.Request.Strategy) + ")" + follow
+	case workflows.PhaseObserve:
+		s := fmt.Sprintf("observing until %s", stamp(st.ObserveUntil))
+		if !st.Signed() {
+			s += "; an owner must sign off: `retire approve " + t + " --as <owner>`"
+		}
+		return s + follow
+	case workflows.PhaseArchive:
+		return "archiving and verifying the archive" + follow
+	case workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord:
+		return "past the point of no return (" + string(st.Phase) + ")" + follow
+	}
+	if st.Outcome != "" {
+		return "nothing: " + st.Outcome
+	}
+	return "nothing: the retirement ended (" + string(st.Phase) + ")"
+}

@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dataretire/retire/workflows"
+)
+
+const statusExample = `  retire status local shop
+  retire status local shop -o json | jq .gates
+  retire status local shop --run-id 0190a5c4-...   # an earlier, finished attempt`
+
+func (a *app) statusCommand() *cobra.Command {
+	var out output
+	var runID string
+	cmd := &cobra.Command{
+		Use:   "status <connection> <database>",
+		Short: "Show where a retirement stands: phase, what it waits for, gates, people, clients, progress",
+		Long: `Show where the retirement of <database> stands. The first line is "phase: <phase>"; the
+second, while the retirement waits for a person, is "waiting: <what>".
+
+A running retirement answers the status query (a retire-worker must be running). A finished
+one is read from its result, or from Temporal's own record of it when no worker can answer.`,
+		Example: statusExample,
+		Args:    target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.temporal()
+			if err != nil {
+				return err
+			}
+			v, err := a.loadStatus(cmd.Context(), c, args[0], args[1], runID)
+			if err != nil {
+				return err
+			}
+			if out == outputJSON {
+				return writeJSON(a.out, v)
+			}
+			renderStatus(a.out, v)
+			return nil
+		},
+	}
+	addOutputFlag(cmd, &out)
+	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest)")
+	return cmd
+}
+
+// statusView is the status as the workflow reports it plus what only Temporal knows: the
+// execution's state and the activities in flight with their heartbeats.
+type statusView struct {
+	workflows.Status
+	ExecutionStatus   string            `json:"execution_status,omitempty"`
+	PendingActivities []pendingActivity `json:"pending_activities"`
+	// Note says why parts are missing, e.g. no worker answered the query.
+	Note string `json:"note,omitempty"`
+}
+
+type pendingActivity struct {
+	Type          string          `json:"type"`
+	State         string          `json:"state"`
+	Attempt       int32           `json:"attempt"`
+	LastHeartbeat time.Time       `json:"last_heartbeat,omitzero"`
+	Heartbeat     json.RawMessage `json:"heartbeat,omitempty"`
+	LastFailure   string          `json:"last_failure,omitempty"`
+}
+
+// execution is what DescribeWorkflowExecution says, reduced to what the CLI reads.
+type execution struct {
+	RunID   string
+	Status  enumspb.WorkflowExecutionStatus
+	Start   time.Time
+	Close   time.Time
+	attrs   map[string]*commonpb.Payload
+	pending []pendingActivity
+}
+
+func (e *execution) closed() bool {
+	return e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
+}
+
+func (a *app) describe(ctx context.Context, c temporalAPI, id, runID string) (*execution, error) {
+	rctx, cancel := a.rpc(ctx)
+	defer cancel()
+	resp, err := c.DescribeWorkflowExecution(rctx, id, runID)
+	if err != nil {
+		return nil, err
+	}
+	info := resp.GetWorkflowExecutionInfo()
+	e := &execution{
+		RunID:  info.GetExecution().GetRunId(),
+		Status: info.GetStatus(),
+		attrs:  info.GetSearchAttributes().GetIndexedFields(),
+	}
+	if info.GetStartTime() != nil {
+		e.Start = info.GetStartTime().AsTime()
+	}
+	if info.GetCloseTime() != nil {
+		e.Close = info.GetCloseTime().AsTime()
+	}
+	for _, p := range resp.GetPendingActivities() {
+		pa := pendingActivity{
+			Type:        p.GetActivityType().GetName(),
+			State:       p.GetState().String(),
+			Attempt:     p.GetAttempt(),
+			Heartbeat:   heartbeatJSON(p.GetHeartbeatDetails()),
+			LastFailure: p.GetLastFailure().GetMessage(),
+		}
+		if p.GetLastHeartbeatTime() != nil {
+			pa.LastHeartbeat = p.GetLastHeartbeatTime().AsTime()
+		}
+		e.pending = append(e.pending, pa)
+	}
+	return e, nil
+}
+
+// heartbeatJSON turns heartbeat details into JSON without knowing their Go type, so that a
+// new activity's progress shows up in -o json without a CLI change.
+func heartbeatJSON(ps *commonpb.Payloads) json.RawMessage {
+	var out []json.RawMessage
+	for _, p := range ps.GetPayloads() {
+		if string(p.GetMetadata()["encoding"]) == "json/plain" && json.Valid(p.GetData()) {
+			out = append(out, p.GetData())
+			continue
+		}
+		var v any
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil || v == nil {
+			continue
+		}
+		if b, err := json.Marshal(v); err == nil {
+			out = append(out, b)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// keyword reads a Keyword (or KeywordList) search attribute; visibility stores them as JSON.
+func keyword[T string | []string](attrs map[string]*commonpb.Payload, name string) T {
+	var v T
+	if p, ok := attrs[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
+
+func (a *app) queryStatus(ctx context.Context, c temporalAPI, id, runID string) (workflows.Status, error) {
+	rctx, cancel := a.rpc(ctx)
+	defer cancel()
+	var st workflows.Status
+	v, err := c.QueryWorkflow(rctx, id, runID, workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	err = v.Get(&st)
+	return st, err
+}
+
+func (a *app) loadStatus(ctx context.Context, c temporalAPI, connection, object, runID string) (statusView, error) {
+	id := workflows.WorkflowID(connection, object)
+	desc, err := a.describe(ctx, c, id, runID)
+	switch {
+	case isNotFound(err):
+		return statusView{}, fmt.Errorf("no retirement of %s/%s found (workflow %s); see `retire list --all`", connection, object, id)
+	case isTimeout(err):
+		return statusView{}, fmt.Errorf("Temporal did not answer within %s; check TEMPORAL_ADDRESS or raise --timeout", a.timeout)
+	case runID != "" && isInvalidArgument(err):
+		return statusView{}, fmt.Errorf("--run-id %q: %s", runID, explain(err))
+	case err != nil:
+		return statusView{}, fmt.Errorf("cannot read the retirement of %s/%s: %s", connection, object, explain(err))
+	}
+	v := statusView{ExecutionStatus: desc.Status.String(), PendingActivities: desc.pending}
+	if desc.closed() {
+		st, runErr := a.closedStatus(ctx, c, id, desc.RunID, desc)
+		v.Status = st
+		if runErr != nil && st.Phase == workflows.PhaseFailed {
+			v.Error = explain(runErr)
+		}
+		if st.Plan == nil && st.Gates == nil {
+			v.Note = "no worker answered the status query, so only what Temporal records is shown"
+		}
+		return v, nil
+	}
+	st, err := a.queryStatus(ctx, c, id, desc.RunID)
+	if err != nil {
+		v.Status = fromDescription(id, desc)
+		if isTimeout(err) {
+			v.Note = fmt.Sprintf("the workflow did not answer the status query within %s: is a retire-worker running on task queue %q?", a.timeout, workflows.TaskQueue)
+		} else {
+			v.Note = "the workflow did not answer the status query: " + explain(err)
+		}
+		return v, nil
+	}
+	v.Status = st
+	return v, nil
+}
+
+// closedStatus reads a finished retirement. A completed one carries its record as its result;
+// a failed or cancelled one only answers a query when a worker replays it, so Temporal's
+// description stands in when none does. runErr is how the run ended, if not completed.
+func (a *app) closedStatus(ctx context.Context, c temporalAPI, id, runID string, desc *execution) (workflows.Status, error) {
+	rctx, cancel := a.rpc(ctx)
+	defer cancel()
+	var rec workflows.Record
+	runErr := c.GetWorkflow(rctx, id, runID).Get(rctx, &rec)
+	if runErr == nil && desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		return rec, nil
+	}
+	st, err := a.queryStatus(ctx, c, id, runID)
+	if err != nil {
+		st = fromDescription(id, desc)
+	}
+	switch {
+	case desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		st.Phase = workflows.PhaseCancelled
+		if st.Outcome == "" {
+			st.Outcome = explain(runErr)
+		}
+	case st.Phase == "" || !terminal(st.Phase):
+		// Terminated or timed out: the workflow had no chance to record its end.
+		st.Phase = workflows.PhaseFailed
+		st.Outcome = strings.ToLower(desc.Status.String())
+	}
+	if st.Phase == workflows.PhaseFailed && runErr != nil {
+		st.Error = explain(runErr)
+	}
+	return st, runErr
+}
+
+func terminal(p workflows.Phase) bool {
+	switch p {
+	case workflows.PhaseDone, workflows.PhaseAborted, workflows.PhaseCancelled, workflows.PhaseFailed:
+		return true
+	}
+	return false
+}
+
+// fromDescription rebuilds what it can of a status from search attributes, which Temporal
+// keeps without any worker.
+func fromDescription(id string, d *execution) workflows.Status {
+	return workflows.Status{
+		WorkflowID: id,
+		RunID:      d.RunID,
+		Phase:      workflows.Phase(keyword[string](d.attrs, workflows.AttrPhase.GetName())),
+		Request: workflows.Request{
+			Connection: keyword[string](d.attrs, workflows.AttrConnection.GetName()),
+			Object:     keyword[string](d.attrs, workflows.AttrObject.GetName()),
+			Reason:     workflows.Reason(keyword[string](d.attrs, workflows.AttrReason.GetName())),
+			Requester:  keyword[string](d.attrs, workflows.AttrRequester.GetName()),
+			Owners:     keyword[[]string](d.attrs, workflows.AttrOwners.GetName()),
+		},
+		StartedAt:  d.Start,
+		FinishedAt: d.Close,
+	}
+}
+
+// renderStatus is the text of `retire status`. Its first lines are "phase:" and, when a
+// person is awaited, "waiting:"; scripts and tests grep them, so keep them first.
+func renderStatus(w io.Writer, v statusView) {
+	st := v.Status
+	req := st.Request
+	line := func(k, val string) {
+		if val != "" {
+			fmt.Fprintf(w, "%s: %s\n", k, val)
+		}
+	}
+	line("phase", orDash(string(st.Phase)))
+	line("waiting", st.Waiting)
+	line("outcome", st.Outcome)
+	line("error", st.Error)
+	line("note", v.Note)
+	run := st.RunID
+	if v.ExecutionStatus != "" {
+		run += ", " + v.ExecutionStatus
+	}
+	line("retirement", fmt.Sprintf("%s/%s (workflow %s, run %s)", req.Connection, req.Object, st.WorkflowID, run))
+	line("reason", string(req.Reason))
+	line("requester", req.Requester)
+	line("owners", strings.Join(req.Owners, ", "))
+	line("ticket", req.Ticket)
+	line("strategy", string(req.Strategy))
+	line("store", req.Store)
+	if req.DryRun {
+		line("dry run", "yes: plan and sample only, nothing is changed")
+	}
+	line("started", stamp(st.StartedAt))
+	line("sampling until", stamp(st.SampleUntil))
+	switch {
+	case !st.ObserveFrom.IsZero():
+		line("observation", fmt.Sprintf("%s -> %s (%s)", stamp(st.ObserveFrom), stamp(st.ObserveUntil), days(st.ObserveTotal)))
+	case st.ObserveTotal > 0:
+		line("observation", days(st.ObserveTotal)+", from the cut of access after sampling")
+	}
+	line("finished", stamp(st.FinishedAt))
+	if st.Plan != nil {
+		inv := st.Plan.Inventory
+		line("inventory", fmt.Sprintf("%s %s: %s, %s rows, %s; %d views, %d routines, %d triggers, %d events; accounts that reach it: %s",
+			inv.Engine, inv.Version, plural(len(inv.Tables), "table", "tables"), thousands(inv.TotalRows), bytesText(inv.TotalBytes),
+			len(inv.Views), len(inv.Routines), len(inv.Triggers), len(inv.Events), accountList(inv.Accounts)))
+		if len(inv.GlobalHolders) > 0 {
+			line("global holders", accountList(inv.GlobalHolders)+" (reach every database; left alone)")
+		}
+		for _, warn := range inv.Warnings {
+			line("warning", warn)
+		}
+	}
+	if c := st.Cut; c != nil {
+		line("access cut", fmt.Sprintf("%d grants revoked, %d accounts locked, %d tables moved, %d sessions killed", c.Revoked, len(c.Locked), c.Moved, c.KilledSessions))
+	}
+	if st.AccessRestored {
+		line("access", "restored")
+	}
+	if ar := st.Archive; ar != nil {
+		line("archive", fmt.Sprintf("s3://%s/%s (store %s; %s, %s rows, %s; manifest sha256 %s)",
+			ar.Bucket, ar.Path, ar.Store, plural(ar.Tables, "table", "tables"), thousands(ar.Rows), bytesText(ar.Bytes), ar.ManifestSHA256))
+	}
+	if vf := st.Verification; vf != nil {
+		if vf.OK {
+			line("archive verified", fmt.Sprintf("%d tables, %s rows, %d files, %s", vf.Tables, thousands(vf.Rows), vf.Files, bytesText(vf.Bytes)))
+		} else {
+			line("archive verification failed", strings.Join(vf.Problems, "; "))
+		}
+	}
+	if g := st.Gone; g != nil {
+		line("bytes freed", bytesText(g.BytesFreed))
+	}
+	if rk := st.RecordKeys; rk != nil {
+		line("record", strings.TrimSpace(rk.JSONKey+" "+rk.MarkdownKey))
+	}
+	for _, p := range v.PendingActivities {
+		line("activity", activityLine(p))
+		line("progress", progressLine(p))
+	}
+
+	if len(st.Gates) > 0 {
+		fmt.Fprintln(w, "\ngates:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  GATE\tSTATE\tBY\tAT\tDETAIL")
+		for _, g := range st.Gates {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", g.Name, g.State, orDash(g.By), orDash(stamp(g.At)), g.Detail)
+		}
+		_ = tw.Flush()
+	}
+	if len(st.Signoffs) > 0 {
+		fmt.Fprintln(w, "\nsign-offs:")
+		for _, s := range st.Signoffs {
+			fmt.Fprintf(w, "  %s at %s%s\n", s.By, stamp(s.At), said(s.Comment))
+		}
+	}
+	if len(st.Objections) > 0 {
+		fmt.Fprintln(w, "\nobjections:")
+		for _, o := range st.Objections {
+			fmt.Fprintf(w, "  %s at %s%s\n", o.By, stamp(o.At), said(o.Reason))
+		}
+	}
+	if len(st.Extensions) > 0 {
+		fmt.Fprintln(w, "\nextensions:")
+		for _, x := range st.Extensions {
+			fmt.Fprintf(w, "  %s by %s at %s%s\n", x.By, days(x.Extra), stamp(x.At), said(x.Reason))
+		}
+	}
+	if len(st.Clients) > 0 || st.SampleLooks > 0 {
+		fmt.Fprintf(w, "\nclients seen (%s):\n", plural(st.SampleLooks, "look", "looks"))
+		if len(st.Clients) == 0 {
+			fmt.Fprintln(w, "  none")
+		} else {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  CLIENT\tPROGRAM\tCONNECTIONS\tFIRST SEEN\tLAST SEEN")
+			for _, c := range st.Clients {
+				fmt.Fprintf(tw, "  %s@%s\t%s\t%d\t%s\t%s\n", c.User, c.Host, orDash(c.Program), c.Count, stamp(c.FirstSeen), stamp(c.LastSeen))
+			}
+			_ = tw.Flush()
+		}
+		if ack := st.Acknowledgement; ack != nil {
+			fmt.Fprintf(w, "  acknowledged by %s at %s%s\n", ack.By, stamp(ack.At), said(ack.Note))
+		}
+	}
+}
+
+func said(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func activityLine(p pendingActivity) string {
+	s := fmt.Sprintf("%s (attempt %d", p.Type, p.Attempt)
+	if !p.LastHeartbeat.IsZero() {
+		s += ", last heartbeat " + p.LastHeartbeat.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	if p.LastFailure != "" {
+		s += ", last failure: " + p.LastFailure
+	}
+	return s + ")"
+}
+
+// progressLine reads the heartbeat fields the archive (ArchiveProgress) and the sampling
+// activities report, by name rather than by type, so that any activity that heartbeats
+// the same fields gets the same line.
+func progressLine(p pendingActivity) string {
+	if len(p.Heartbeat) == 0 {
+		return ""
+	}
+	var hb struct {
+		Table       *string         `json:"table"`
+		TablesDone  *int            `json:"tables_done"`
+		TablesTotal *int            `json:"tables_total"`
+		Rows        *int64          `json:"rows"`
+		Bytes       *int64          `json:"bytes"`
+		Looks       *int            `json:"looks"`
+		Seen        json.RawMessage `json:"seen"`
+	}
+	if json.Unmarshal(p.Heartbeat, &hb) != nil {
+		return ""
+	}
+	var parts []string
+	if hb.TablesTotal != nil {
+		done := 0
+		if hb.TablesDone != nil {
+			done = *hb.TablesDone
+		}
+		parts = append(parts, fmt.Sprintf("%d/%d tables", done, *hb.TablesTotal))
+	}
+	if hb.Rows != nil {
+		parts = append(parts, thousands(*hb.Rows)+" rows")
+	}
+	if hb.Bytes != nil {
+		parts = append(parts, bytesText(*hb.Bytes))
+	}
+	if hb.Looks != nil {
+		parts = append(parts, plural(*hb.Looks, "look", "looks"))
+	}
+	if n, ok := count(hb.Seen); ok {
+		parts = append(parts, plural(n, "client", "clients")+" seen")
+	}
+	if len(parts) == 0 && hb.Table == nil {
+		return ""
+	}
+	s := verb(p.Type)
+	if hb.Table != nil && *hb.Table != "" {
+		s += " " + *hb.Table
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
+}
+
+// count reads "seen" as a number or as the list of sessions the sampling activity keeps.
+func count(raw json.RawMessage) (int, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false
+	}
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return n, true
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		return len(list), true
+	}
+	return 0, false
+}
+
+func verb(activityType string) string {
+	switch activityType {
+	case "Archive":
+		return "archiving"
+	case "VerifyArchive":
+		return "verifying the archive"
+	case "SampleClients":
+		return "sampling"
+	}
+	return strings.ToLower(activityType)
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dataretire/retire/workflows"
+)
+
+func (a *app) approveCommand() *cobra.Command {
+	var in workflows.Signoff
+	cmd := &cobra.Command{
+		Use:   "approve <connection> <database> --as <owner>",
+		Short: "Sign off as an owner: the data may be archived and dropped once the observation window is over",
+		Long: `Sign off the retirement of <database> as one of its owners. A decommission needs one
+sign-off from an owner other than the requester; a migration needs none (a sign-off is still
+recorded). The drop waits for the end of the observation window either way.`,
+		Example: `  retire approve local shop --as alice
+  retire approve local shop --as alice --comment "CRM moved to Salesforce in CHG-1"`,
+		Args: target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := need(in.By, "say who signs off: --as <owner>"); err != nil {
+				return err
+			}
+			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateApprove, in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, approved(in.By, st, a.now()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner signing off (required)")
+	cmd.Flags().StringVar(&in.Comment, "comment", "", "a comment kept in the retirement record")
+	return cmd
+}
+
+func approved(by string, st workflows.Status, now time.Time) string {
+	msg := "signed off by " + by
+	switch {
+	case st.ObserveUntil.IsZero():
+		return fmt.Sprintf("%s; the observation window (%s) has not started yet (phase %s); the drop may proceed after it", msg, days(st.ObserveTotal), st.Phase)
+	case now.Before(st.ObserveUntil):
+		return fmt.Sprintf("%s; observation window ends %s; the drop may proceed after that", msg, stamp(st.ObserveUntil))
+	}
+	return msg + "; the observation window is over, so the archive and then the drop proceed now"
+}
+
+func (a *app) objectCommand() *cobra.Command {
+	var in workflows.Objection
+	cmd := &cobra.Command{
+		Use:   "object <connection> <database> --as <owner> --reason <why>",
+		Short: "Object as an owner (or the requester): access is restored and the retirement ends as aborted",
+		Long: `Object to the retirement of <database>: the data is still needed. Access is restored
+exactly as it was before the cut, and the retirement ends as aborted. Possible until the drop.`,
+		Example: `  retire object local shop --as bob --reason "month-end billing still reads it"`,
+		Args:    target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(need(in.By, "say who objects: --as <owner>"), need(in.Reason, "say why the data is still needed: --reason")); err != nil {
+				return err
+			}
+			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateObject, in)
+			if err != nil {
+				return err
+			}
+			if st.Cut == nil {
+				fmt.Fprintf(a.out, "objection by %s recorded; access was not cut yet, and the retirement ends as aborted\n", in.By)
+			} else {
+				fmt.Fprintf(a.out, "objection by %s recorded; access is being restored and the retirement ends as aborted\n", in.By)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner objecting (required)")
+	cmd.Flags().StringVar(&in.Reason, "reason", "", "why the data is still needed (required)")
+	return cmd
+}
+
+func (a *app) extendCommand() *cobra.Command {
+	var in workflows.Extension
+	var by string
+	cmd := &cobra.Command{
+		Use:   "extend <connection> <database> --as <owner> --by <days>",
+		Short: "Lengthen the observation window (at most 35 days in total)",
+		Example: `  retire extend local shop --as alice --by 7d
+  retire extend local shop --as alice --by 7d --reason "quarterly report runs on the 30th"`,
+		Args: target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(need(in.By, "say who extends: --as <owner>"), need(by, "say by how much: --by 7d")); err != nil {
+				return err
+			}
+			extra, err := workflows.ParseDays(by)
+			if err != nil {
+				return fmt.Errorf("--by: %w", err)
+			}
+			in.Extra = extra
+			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateExtend, in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, extended(in, st))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner extending (required)")
+	cmd.Flags().StringVar(&by, "by", "", "how much longer to observe, e.g. 7d (required)")
+	cmd.Flags().StringVar(&in.Reason, "reason", "", "why, kept in the retirement record")
+	return cmd
+}
+
+func extended(in workflows.Extension, st workflows.Status) string {
+	msg := fmt.Sprintf("observation window extended by %s to %s in total", days(in.Extra), days(st.ObserveTotal))
+	if st.ObserveUntil.IsZero() {
+		return msg + "; it starts when access is cut after sampling"
+	}
+	return msg + "; it now ends " + stamp(st.ObserveUntil)
+}
+
+func (a *app) acknowledgeCommand() *cobra.Command {
+	var in workflows.Acknowledgement
+	cmd := &cobra.Command{
+		Use:   "acknowledge-clients <connection> <database> --as <name> --note <why>",
+		Short: "Acknowledge the clients seen during sampling: they will lose access when it is cut",
+		Long: `When sampling saw clients connected to <database>, the retirement stops until a DBA
+says they may lose access (or cancels). Look at them first with retire status.`,
+		Example: `  retire status local shop      # the "clients seen" table
+  retire acknowledge-clients local shop --as dba --note "report@10.1.2.3 is the retired BI box"`,
+		Args: target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these clients may lose access: --note")); err != nil {
+				return err
+			}
+			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledge, in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "%s acknowledged by %s; access is cut next (strategy %s), then the observation window of %s begins\n",
+				plural(len(st.Clients), "client", "clients"), in.By, st.Request.Strategy, days(st.ObserveTotal))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
+	cmd.Flags().StringVar(&in.Note, "note", "", "why these clients may lose access (required)")
+	return cmd
+}
+
+func need(value, say string) error {
+	if strings.TrimSpace(value) == "" {
+		return errors.New(say)
+	}
+	return nil
+}
+
+// sendUpdate delivers a person's decision and waits until the workflow has taken it, so that
+// a success printed here is one the workflow has recorded.
+func (a *app) sendUpdate(ctx context.Context, connection, object, name string, arg any) (workflows.Status, error) {
+	var st workflows.Status
+	c, err := a.temporal()
+	if err != nil {
+		return st, err
+	}
+	id := workflows.WorkflowID(connection, object)
+	rctx, cancel := a.rpc(ctx)
+	defer cancel()
+	h, err := c.UpdateWorkflow(rctx, client.UpdateWorkflowOptions{
+		WorkflowID:   id,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(rctx, &st)
+	}
+	if err != nil {
+		return st, a.updateError(ctx, c, connection, object, name, err)
+	}
+	return st, nil
+}
+
+// updateError keeps the validator's message as it is: it already says who may act and what
+// to do. The other cases are about the retirement not being there to ask.
+func (a *app) updateError(ctx context.Context, c temporalAPI, connection, object, name string, err error) error {
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &appErr) && appErr.Message() != "":
+		return errors.New(appErr.Message())
+	case isNotFound(err):
+		return a.notRunning(ctx, c, connection, object)
+	case isTimeout(err):
+		return a.noAnswer(name, connection, object)
+	}
+	return fmt.Errorf("%s of %s/%s failed: %s", name, connection, object, explain(err))
+}
+
+// notRunning says why a retirement cannot be reached: never started, or already over.
+func (a *app) notRunning(ctx context.Context, c temporalAPI, connection, object string) error {
+	id := workflows.WorkflowID(connection, object)
+	desc, err := a.describe(ctx, c, id, "")
+	if err != nil || !desc.closed() {
+		return fmt.Errorf("no retirement of %s/%s is running (workflow %s); start one with `retire start %s %s`", connection, object, id, connection, object)
+	}
+	phase := keyword[string](desc.attrs, workflows.AttrPhase.GetName())
+	return fmt.Errorf("the retirement of %s/%s has ended (phase %s, %s); see `retire status %s %s`",
+		connection, object, orDash(phase), strings.ToLower(desc.Status.String()), connection, object)
+}
+
+func (a *app) cancelCommand() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel <connection> <database>",
+		Short: "Cancel a retirement before the drop: access is restored",
+		Long: `Cancel the retirement of <database>. Before the drop, the workflow restores access
+exactly as it was and ends as cancelled. Once the drop has begun (phases drop, verify,
+record) there is nothing to cancel: the way back is retire restore from the archive.`,
+		Example: `  retire cancel local shop --reason "wrong database, CHG-1 was for shop_old"`,
+		Args:    target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.cancel(cmd.Context(), args[0], args[1], reason)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in Temporal's history")
+	return cmd
+}
+
+func (a *app) cancel(ctx context.Context, connection, object, reason string) error {
+	c, err := a.temporal()
+	if err != nil {
+		return err
+	}
+	id := workflows.WorkflowID(connection, object)
+	desc, err := a.describe(ctx, c, id, "")
+	switch {
+	case isNotFound(err):
+		return a.notRunning(ctx, c, connection, object)
+	case isTimeout(err):
+		return fmt.Errorf("Temporal did not answer within %s; check TEMPORAL_ADDRESS or raise --timeout", a.timeout)
+	case err != nil:
+		return fmt.Errorf("cannot read the retirement of %s/%s: %s", connection, object, explain(err))
+	case desc.closed():
+		return a.notRunning(ctx, c, connection, object)
+	}
+	// The query knows best; the search attribute is written on entering each phase and is
+	// readable when no worker answers.
+	phase := workflows.Phase(keyword[string](desc.attrs, workflows.AttrPhase.GetName()))
+	cut := phase != workflows.PhasePlan && phase != workflows.PhaseSample
+	if st, err := a.queryStatus(ctx, c, id, desc.RunID); err == nil {
+		phase, cut = st.Phase, st.Cut != nil || st.Phase == workflows.PhaseQuiesce
+	}
+	switch phase {
+	case workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord:
+		return fmt.Errorf("the retirement of %s/%s is past the point of no return (phase %s); it cannot be cancelled: once it is done, use `retire restore` from the archive", connection, object, phase)
+	}
+	if reason == "" {
+		reason = "retire cancel"
+		if u := a.getenv("USER"); u != "" {
+			reason += " by " + u
+		}
+	}
+	rctx, cancel := a.rpc(ctx)
+	defer cancel()
+	if err := c.CancelWorkflowWithOptions(rctx, client.CancelWorkflowOptions{WorkflowID: id, RunID: desc.RunID, Reason: reason}); err != nil {
+		if isNotFound(err) {
+			return a.notRunning(ctx, c, connection, object)
+		}
+		return fmt.Errorf("cannot cancel the retirement of %s/%s: %s", connection, object, explain(err))
+	}
+	if cut {
+		fmt.Fprintf(a.out, "cancellation of %s/%s requested (phase %s); access will be restored and the retirement ends as cancelled\n", connection, object, orDash(string(phase)))
+	} else {
+		fmt.Fprintf(a.out, "cancellation of %s/%s requested (phase %s); access was not cut yet, and the retirement ends as cancelled\n", connection, object, orDash(string(phase)))
+	}
+	return nil
+}

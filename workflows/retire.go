@@ -1,0 +1,314 @@
+// Package workflows holds RetireDatabase, the lifecycle of one retired database object.
+// Read RetireDatabase top to bottom: it is the checklist of seeds/000, step by step.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// a is only used to name activities; the worker registers the real one.
+var a *activities.Activities
+
+// errAborted ends a retirement because an owner objected.
+var errAborted = errors.New("aborted by objection")
+
+// RetireDatabase retires one database object: plan, sample, quiesce, observe, archive, drop,
+// verify, record. Cancelling it before the drop gives access back.
+func RetireDatabase(ctx workflow.Context, req Request) (Record, error) {
+	r, err := start(ctx, req)
+	if err != nil {
+		return Record{}, err
+	}
+	err = r.lifecycle(ctx)
+	return r.finish(ctx, err)
+}
+
+func (r *retirement) lifecycle(ctx workflow.Context) error {
+	// 1. Plan: validate and inventory; the worker refuses system schemas and windows its
+	// policy does not allow.
+	r.enter(ctx, PhasePlan)
+	if err := r.run(ctx, planOptions, "Plan: validate and inventory "+r.target(), a.Plan, activities.PlanInput{
+		Target: r.tgt, Strategy: r.s.Request.Strategy, SampleWindow: r.s.Request.SampleWindow,
+		ObserveWindow: r.s.Request.ObserveWindow, Store: r.s.Request.Store,
+	}, &r.plan); err != nil {
+		return err
+	}
+	r.s.Plan = &r.plan
+	r.s.setGate(GatePlan, GatePassed, planSummary(r.plan.Inventory), "", r.now(ctx))
+
+	// 2. Sample: watch who connects, day by day, because one look misses short connections.
+	r.enter(ctx, PhaseSample)
+	if err := r.sample(ctx); err != nil {
+		return err
+	}
+	if r.s.Request.DryRun {
+		r.s.Outcome = "dry run: nothing was changed"
+		return nil
+	}
+	if err := r.awaitClientsAcknowledged(ctx); err != nil {
+		return err
+	}
+
+	// 3. Quiesce: snapshot the access, then cut it reversibly (logical delete).
+	r.enter(ctx, PhaseQuiesce)
+	if err := r.run(ctx, shortOptions, "Snapshot access to "+r.target(), a.SnapshotAccess,
+		activities.AccessInput{Target: r.tgt, Strategy: r.s.Request.Strategy}, &r.snapshot); err != nil {
+		return err
+	}
+	r.accessCut = true // from here on, any way out must give access back
+	var cut engine.CutResult
+	if err := r.run(ctx, shortOptions, fmt.Sprintf("Cut access to %s (%s)", r.target(), r.s.Request.Strategy), a.CutAccess,
+		activities.SnapshotInput{Target: r.tgt, Snapshot: r.snapshot}, &cut); err != nil {
+		return err
+	}
+	r.s.Cut = &cut
+	r.s.setGate(GateAccessCut, GatePassed, cutSummary(cut), "", r.now(ctx))
+
+	// 4. Observe: owners object, extend or sign off while nobody can reach the data.
+	r.enter(ctx, PhaseObserve)
+	if err := r.observe(ctx); err != nil {
+		return err
+	}
+
+	// 5. Archive: export everything, then read it back and verify every checksum.
+	r.enter(ctx, PhaseArchive)
+	if err := r.archiveAndVerify(ctx); err != nil {
+		return err
+	}
+
+	// 6. Drop: from here on there is no way back but `retire restore`, so cancellation no
+	// longer interrupts, and every gate is checked again at the moment of the drop.
+	if err := r.objected(); err != nil {
+		return err
+	}
+	if err := r.dropGates(ctx); err != nil {
+		return err
+	}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	r.enter(ctx, PhaseDrop)
+	r.dropStarted = true
+	if err := r.run(ctx, dropOptions, "DROP "+r.target(), a.Drop,
+		activities.DropInput{Target: r.tgt, Snapshot: r.snapshot, Archive: *r.s.Archive}, nil); err != nil {
+		return err
+	}
+	r.s.setGate(GateDropped, GatePassed, "", "", r.now(ctx))
+
+	// 7. Verify: the object is gone from the dictionary; count the bytes freed.
+	r.enter(ctx, PhaseVerify)
+	var gone engine.GoneReport
+	if err := r.run(ctx, shortOptions, "Verify "+r.target()+" is gone", a.VerifyGone,
+		activities.GoneInput{Target: r.tgt, Snapshot: r.snapshot, BytesFreed: r.plan.Inventory.TotalBytes}, &gone); err != nil {
+		return err
+	}
+	r.s.Gone = &gone
+	if !gone.Gone {
+		r.s.setGate(GateGone, GateFailed, fmt.Sprintf("still there: %v", gone.Remaining), "", r.now(ctx))
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s was dropped but is still there: %v", r.target(), gone.Remaining), "NotGone", nil)
+	}
+	r.s.setGate(GateGone, GatePassed, fmt.Sprintf("%s freed", bytesText(gone.BytesFreed)), "", r.now(ctx))
+	r.s.Outcome = "retired"
+	return nil
+	// 8. Record: finish writes the retirement record, whatever the outcome.
+}
+
+// sample watches connections until the sampling window ends, one activity per day so that
+// history records progress and a lost worker costs at most a day's look (the activity also
+// resumes from its heartbeat).
+func (r *retirement) sample(ctx workflow.Context) error {
+	from, until := r.s.StartedAt, r.s.SampleUntil
+	days := int((until.Sub(from) + 24*time.Hour - 1) / (24 * time.Hour))
+	for day := 1; day <= days; day++ {
+		if err := r.objected(); err != nil {
+			return err
+		}
+		sliceEnd := from.Add(time.Duration(day) * 24 * time.Hour)
+		if sliceEnd.After(until) {
+			sliceEnd = until
+		}
+		var res activities.SampleResult
+		if err := r.run(ctx, sampleOptions(sliceEnd.Sub(r.now(ctx))), fmt.Sprintf("Watch connections to %s, day %d of %d, until %s", r.target(), day, days, stamp(sliceEnd)), a.SampleClients,
+			activities.SampleInput{Target: r.tgt, Until: sliceEnd, Seen: r.s.Clients}, &res); err != nil {
+			return err
+		}
+		r.s.Clients, r.s.SampleLooks = res.Seen, r.s.SampleLooks+res.Looks
+		r.details(ctx)
+	}
+	if len(r.s.Clients) == 0 {
+		r.s.setGate(GateClients, GatePassed, fmt.Sprintf("no client in %d looks", r.s.SampleLooks), "", r.now(ctx))
+	}
+	return nil
+}
+
+// awaitClientsAcknowledged stops the retirement until a DBA has seen the clients that would
+// lose access (seeds/000: the SMS outage came from a client nobody knew about).
+func (r *retirement) awaitClientsAcknowledged(ctx workflow.Context) error {
+	if len(r.s.Clients) == 0 {
+		return nil
+	}
+	r.s.setGate(GateClients, GatePending, fmt.Sprintf("%d client(s) seen: acknowledge or cancel", len(r.s.Clients)), "", time.Time{})
+	r.wait(ctx, fmt.Sprintf("acknowledgement of %d client(s) seen during sampling (retire acknowledge-clients, or retire cancel)", len(r.s.Clients)))
+	if err := workflow.Await(ctx, func() bool { return r.s.Acknowledgement != nil || len(r.s.Objections) > 0 }); err != nil {
+		return err
+	}
+	r.wait(ctx, "")
+	if err := r.objected(); err != nil {
+		return err
+	}
+	ack := r.s.Acknowledgement
+	r.s.setGate(GateClients, GatePassed, "acknowledged: "+ack.Note, ack.By, ack.At)
+	return nil
+}
+
+// observe waits for the window to end and for the sign-off the reason requires. An
+// objection ends it at once; an extension moves the end.
+func (r *retirement) observe(ctx workflow.Context) error {
+	r.s.ObserveFrom = r.now(ctx)
+	r.s.ObserveUntil = r.s.ObserveFrom.Add(r.s.ObserveTotal)
+	r.details(ctx)
+	for {
+		if err := r.objected(); err != nil {
+			return err
+		}
+		now := r.now(ctx)
+		if !now.Before(r.s.ObserveUntil) {
+			r.s.setGate(GateWindow, GatePassed, "until "+stamp(r.s.ObserveUntil), "", r.s.ObserveUntil)
+			if r.s.Signed() {
+				r.wait(ctx, "")
+				return nil
+			}
+			// Remind every day while owners have not signed; the data stays until they do.
+			r.wait(ctx, "owner sign-off (retire approve --as <owner>), or an objection")
+			seen := r.changes
+			if _, err := workflow.AwaitWithTimeout(ctx, 24*time.Hour, func() bool { return r.changes != seen }); err != nil {
+				return err
+			}
+			if r.changes == seen {
+				workflow.GetLogger(ctx).Warn("Still waiting for owner sign-off", "owners", r.s.Request.Owners, "since", stamp(r.s.ObserveUntil))
+			}
+			continue
+		}
+		timerCtx, cancelTimer := workflow.WithCancel(ctx)
+		timer := workflow.NewTimerWithOptions(timerCtx, r.s.ObserveUntil.Sub(now), workflow.TimerOptions{
+			Summary: "observation window until " + stamp(r.s.ObserveUntil),
+		})
+		seen := r.changes
+		err := workflow.Await(ctx, func() bool { return timer.IsReady() || r.changes != seen })
+		cancelTimer()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// archiveAndVerify exports the object and reads it back. A failed verification is tried
+// once more from scratch; if it fails again nothing is dropped.
+func (r *retirement) archiveAndVerify(ctx workflow.Context) error {
+	path := archivePath(r.plan.Store, r.tgt, workflow.GetInfo(ctx).WorkflowExecution.RunID)
+	for attempt := 1; attempt <= 2; attempt++ {
+		var res activities.ArchiveResult
+		if err := r.run(ctx, archiveOptions, fmt.Sprintf("Archive %s to %s (%s)", r.target(), path, bytesText(r.plan.Inventory.TotalBytes)), a.Archive,
+			activities.ArchiveInput{Target: r.tgt, Store: r.plan.Store, Path: path, Snapshot: r.snapshot}, &res); err != nil {
+			return err
+		}
+		r.s.Archive = &res
+		var v activities.Verification
+		if err := r.run(ctx, archiveOptions, "Verify the archive of "+r.target()+" (read back, checksums, row counts)", a.VerifyArchive,
+			activities.VerifyInput{Store: res.Store, Path: res.Path, ManifestSHA256: res.ManifestSHA256}, &v); err != nil {
+			return err
+		}
+		r.s.Verification = &v
+		if v.OK {
+			r.s.setGate(GateArchive, GatePassed, fmt.Sprintf("%d tables, %d rows, %d files, %s at %s", v.Tables, v.Rows, v.Files, bytesText(v.Bytes), res.Path), "", r.now(ctx))
+			return nil
+		}
+		r.s.setGate(GateArchive, GateFailed, fmt.Sprintf("attempt %d: %v", attempt, v.Problems), "", r.now(ctx))
+		workflow.GetLogger(ctx).Error("Archive verification failed", "attempt", attempt, "problems", v.Problems)
+	}
+	return temporal.NewNonRetryableApplicationError("the archive could not be verified, so nothing was dropped: "+fmt.Sprint(r.s.Verification.Problems), "ArchiveNotVerified", nil)
+}
+
+// dropGates checks every gate again right before the drop: a bug elsewhere must not be
+// enough to destroy data.
+func (r *retirement) dropGates(ctx workflow.Context) error {
+	var failed []string
+	if r.s.Verification == nil || !r.s.Verification.OK || r.s.Archive == nil || r.s.Archive.ManifestSHA256 == "" {
+		failed = append(failed, "no verified archive")
+	}
+	if !r.s.Signed() {
+		failed = append(failed, "no owner sign-off")
+	}
+	if len(r.s.Objections) > 0 {
+		failed = append(failed, "an objection stands")
+	}
+	if r.s.ObserveUntil.IsZero() || r.now(ctx).Before(r.s.ObserveUntil) {
+		failed = append(failed, "observation window not over")
+	}
+	if !r.accessCut {
+		failed = append(failed, "access was never cut")
+	}
+	if len(failed) > 0 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("refusing to drop %s: %v", r.target(), failed), "GateFailed", nil)
+	}
+	r.s.setGate(GateNoObjection, GatePassed, "", "", r.now(ctx))
+	return nil
+}
+
+// finish gives access back when the retirement ends before the drop, then writes the record.
+func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	switch {
+	case err == nil:
+		r.s.Phase = PhaseDone
+	case errors.Is(err, errAborted):
+		r.s.Phase, r.s.Outcome = PhaseAborted, "aborted: "+r.s.Objections[0].By+" objected"
+	case temporal.IsCanceledError(err):
+		r.s.Phase, r.s.Outcome = PhaseCancelled, "cancelled"
+	default:
+		r.s.Phase, r.s.Error = PhaseFailed, err.Error()
+		r.s.Outcome = "failed"
+	}
+	if err != nil && r.accessCut && !r.dropStarted {
+		if rerr := r.run(ctx, shortOptions, "Restore access to "+r.target(), a.RestoreAccess,
+			activities.SnapshotInput{Target: r.tgt, Snapshot: r.snapshot}, nil); rerr != nil {
+			r.s.Outcome += "; RESTORING ACCESS FAILED: " + rerr.Error()
+		} else {
+			r.s.AccessRestored = true
+			r.s.Outcome += "; access restored"
+		}
+	}
+	r.s.FinishedAt = r.now(ctx)
+	r.upsertPhase(ctx)
+	if r.plan.Store != "" {
+		r.s.RecordKeys = &activities.RecordLocation{}
+		if rerr := r.run(ctx, shortOptions, "Write the retirement record", a.WriteRecord, r.recordInput(), r.s.RecordKeys); rerr != nil {
+			r.s.RecordKeys = nil
+			workflow.GetLogger(ctx).Error("Could not write the retirement record", "error", rerr)
+		}
+	}
+	r.details(ctx)
+	switch {
+	case err == nil, errors.Is(err, errAborted):
+		return r.s, nil
+	case temporal.IsCanceledError(err):
+		return r.s, temporal.NewCanceledError(r.s.Outcome)
+	default:
+		return r.s, err
+	}
+}
+
+func (r *retirement) objected() error {
+	if len(r.s.Objections) > 0 {
+		o := r.s.Objections[0]
+		r.s.setGate(GateNoObjection, GateFailed, o.Reason, o.By, o.At)
+		return errAborted
+	}
+	return nil
+}

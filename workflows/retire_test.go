@@ -1,0 +1,326 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+const day = 24 * time.Hour
+
+// The workflow is tested with the Temporal test environment: activities are stubbed (they
+// have their own integration tests against real MariaDB and MinIO) and time skips, so a
+// 35-day window runs in milliseconds.
+type lifecycle struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env     *testsuite.TestWorkflowEnvironment
+	start   time.Time
+	calls   map[string][]time.Time // activity name -> when it ran (workflow clock)
+	results map[string]any
+	delay   map[string]time.Duration
+}
+
+func TestLifecycle(t *testing.T) { suite.Run(t, new(lifecycle)) }
+
+var snapshot = engine.AccessSnapshot{Object: "shop", Strategy: engine.StrategyRevoke,
+	Grants: []engine.Grant{{User: "app", Host: "%", Privileges: "SELECT", On: "`shop`.*"}}}
+
+func (s *lifecycle) SetupTest() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.env.RegisterWorkflow(RetireDatabase)
+	s.env.RegisterActivity(&activities.Activities{})
+	s.start = s.env.Now()
+	s.calls = map[string][]time.Time{}
+	// Like the real one, the sampling activity watches for the day it is given.
+	s.delay = map[string]time.Duration{"SampleClients": day}
+	s.results = map[string]any{
+		"Plan": activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
+			Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 3, Bytes: 16384}}, TotalRows: 3, TotalBytes: 16384}},
+		"SampleClients":  activities.SampleResult{Looks: 100},
+		"SnapshotAccess": snapshot,
+		"CutAccess":      engine.CutResult{Revoked: 1},
+		"Archive":        activities.ArchiveResult{Store: "default", Bucket: "b", Path: "p/", ManifestSHA256: "abc", Tables: 1, Rows: 3},
+		"VerifyArchive":  activities.Verification{OK: true, Tables: 1, Rows: 3, Files: 3},
+		"Drop":           nil,
+		"VerifyGone":     engine.GoneReport{Gone: true, BytesFreed: 16384},
+		"RestoreAccess":  nil,
+		"WriteRecord":    activities.RecordLocation{JSONKey: "p/record.json", MarkdownKey: "p/record.md"},
+	}
+}
+
+// execute stubs every activity with s.results (tests override entries first), noting when
+// each ran, and runs the workflow.
+func (s *lifecycle) execute(req Request) {
+	for name, result := range s.results {
+		fn := func(mock.Arguments) { s.calls[name] = append(s.calls[name], s.env.Now()) }
+		call := s.env.OnActivity(name, mock.Anything, mock.Anything)
+		if result == nil {
+			call = call.Return(nil)
+		} else {
+			call = call.Return(result, nil)
+		}
+		call.After(s.delay[name]).Run(fn).Maybe()
+	}
+	s.env.ExecuteWorkflow(RetireDatabase, req)
+}
+
+func request(reason Reason) Request {
+	return Request{Connection: "local", Object: "shop", Reason: reason, Owners: []string{"alice", "bob"}, Requester: "dba"}
+}
+
+// update sends an update at offset from the start and returns its outcome through *err.
+func (s *lifecycle) update(at time.Duration, name string, arg any, err *error) {
+	accepted := false
+	*err = errors.New("update never ran")
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnReject:   func(e error) { *err = e },
+			OnAccept:   func() { accepted = true },
+			OnComplete: func(_ any, e error) { *err = e; _ = accepted },
+		}, arg)
+	}, at)
+}
+
+func (s *lifecycle) record() Record {
+	var rec Record
+	s.Require().NoError(s.env.GetWorkflowResult(&rec))
+	return rec
+}
+
+func (s *lifecycle) ran(name string) int { return len(s.calls[name]) }
+
+func (s *lifecycle) gate(rec Record, name string) Gate {
+	for _, g := range rec.Gates {
+		if g.Name == name {
+			return g
+		}
+	}
+	s.FailNow("no gate " + name)
+	return Gate{}
+}
+
+func (s *lifecycle) TestDecommissionWithSignoff() {
+	var err error
+	s.update(3*day, UpdateApprove, Signoff{By: "alice", Comment: "system is off"}, &err)
+	s.execute(request(ReasonDecommission))
+
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(err)
+	rec := s.record()
+	s.Equal(PhaseDone, rec.Phase)
+	s.Equal("retired", rec.Outcome)
+	s.Equal(1, s.ran("Drop"))
+	s.Equal(1, s.ran("CutAccess"))
+	s.Equal(0, s.ran("RestoreAccess"))
+	// Default windows: 3 days of sampling, then 14 days of observation before the archive.
+	s.GreaterOrEqual(s.calls["Archive"][0].Sub(s.start), 17*day)
+	s.Equal("alice", s.gate(rec, GateSignoff).By)
+	for _, g := range []string{GatePlan, GateClients, GateAccessCut, GateWindow, GateSignoff, GateNoObjection, GateArchive, GateDropped, GateGone} {
+		s.Equal(GatePassed, s.gate(rec, g).State, g)
+	}
+	s.Equal(int64(16384), rec.Gone.BytesFreed)
+	s.Equal(1, s.ran("WriteRecord"))
+}
+
+func (s *lifecycle) TestMigrationNeedsNoSignoff() {
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	rec := s.record()
+	s.Equal(PhaseDone, rec.Phase)
+	s.Equal(GateWaived, s.gate(rec, GateSignoff).State)
+	s.Equal(1, s.ran("Drop"))
+	s.Empty(rec.Signoffs)
+}
+
+func (s *lifecycle) TestDecommissionWaitsForSignoffAfterWindow() {
+	var err error
+	s.update(30*day, UpdateApprove, Signoff{By: "bob"}, &err)
+	s.execute(request(ReasonDecommission))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(err)
+	s.Equal(1, s.ran("Drop"))
+	s.GreaterOrEqual(s.calls["Drop"][0].Sub(s.start), 30*day, "no drop before the owner signed")
+}
+
+func (s *lifecycle) TestObjectionOnDay5RestoresAndAborts() {
+	var err error
+	s.update(5*day, UpdateObject, Objection{By: "bob", Reason: "billing still reads it"}, &err)
+	s.execute(request(ReasonDecommission))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(err)
+	rec := s.record()
+	s.Equal(PhaseAborted, rec.Phase)
+	s.True(rec.AccessRestored)
+	s.Equal(1, s.ran("RestoreAccess"))
+	s.Equal(0, s.ran("Archive"))
+	s.Equal(0, s.ran("Drop"))
+	s.Equal(GateFailed, s.gate(rec, GateNoObjection).State)
+	s.Equal("bob", s.gate(rec, GateNoObjection).By)
+	s.Equal(1, s.ran("WriteRecord"), "an aborted retirement still leaves a record")
+}
+
+func (s *lifecycle) TestObjectionRestoresTheSnapshotTaken() {
+	var err error
+	s.update(5*day, UpdateObject, Objection{By: "alice", Reason: "still needed"}, &err)
+	var restored activities.SnapshotInput
+	s.env.OnActivity("RestoreAccess", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SnapshotInput) error {
+		restored = in
+		return nil
+	}).Once()
+	delete(s.results, "RestoreAccess")
+	s.execute(request(ReasonDecommission))
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal("shop", restored.Object)
+	s.Equal(snapshot, restored.Snapshot, "restore gets exactly the snapshot taken before the cut")
+}
+
+func (s *lifecycle) TestExtendUpTo35DaysButNotPast() {
+	var ok, tooFar, signed error
+	req := request(ReasonMigration)
+	s.update(4*day, UpdateExtend, Extension{By: "alice", Extra: 21 * day, Reason: "quarter end"}, &ok)
+	s.update(5*day, UpdateExtend, Extension{By: "bob", Extra: day}, &tooFar)
+	s.update(6*day, UpdateApprove, Signoff{By: "alice"}, &signed)
+	s.execute(req)
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(ok)
+	s.ErrorContains(tooFar, "may not exceed 35d")
+	rec := s.record()
+	s.Equal(35*day, rec.ObserveTotal)
+	// 3 days of sampling + 35 days of observation, not 14.
+	s.GreaterOrEqual(s.calls["Archive"][0].Sub(s.start), 38*day)
+}
+
+func (s *lifecycle) TestRequesterAndStrangerCannotSignOff() {
+	var self, stranger, empty, owner error
+	s.update(2*day, UpdateApprove, Signoff{By: "dba"}, &self)
+	s.update(2*day, UpdateApprove, Signoff{By: "mallory"}, &stranger)
+	s.update(2*day, UpdateApprove, Signoff{By: ""}, &empty)
+	s.update(20*day, UpdateApprove, Signoff{By: "alice"}, &owner)
+	s.execute(request(ReasonDecommission))
+	s.NoError(s.env.GetWorkflowError())
+	s.ErrorContains(self, "requested this retirement and cannot sign it off")
+	s.ErrorContains(stranger, "mallory is not an owner")
+	s.Error(empty)
+	s.NoError(owner)
+	rec := s.record()
+	s.Len(rec.Signoffs, 1)
+	s.Equal("alice", rec.Signoffs[0].By)
+	s.GreaterOrEqual(s.calls["Drop"][0].Sub(s.start), 20*day, "rejected sign-offs did not let the drop through")
+}
+
+func (s *lifecycle) TestClientsSeenWaitForAcknowledgement() {
+	seen := []engine.Session{{User: "sms", Host: "10.0.0.7", Count: 4}}
+	s.results["SampleClients"] = activities.SampleResult{Seen: seen, Looks: 10}
+	var early, ack error
+	s.update(day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "too early"}, &early)
+	s.update(10*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "sms moved to the new db on 11-20"}, &ack)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.ErrorContains(early, "not waiting for an acknowledgement")
+	s.NoError(ack)
+	s.GreaterOrEqual(s.calls["CutAccess"][0].Sub(s.start), 10*day, "access was cut before the clients were acknowledged")
+	rec := s.record()
+	s.Equal("dba", s.gate(rec, GateClients).By)
+	s.Equal(seen[0].User, rec.Clients[0].User)
+}
+
+func (s *lifecycle) TestArchiveVerificationFailureBlocksDrop() {
+	s.results["VerifyArchive"] = activities.Verification{OK: false, Problems: []string{"data/t/part-00000.parquet: sha256 mismatch"}}
+	s.execute(request(ReasonMigration))
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.ErrorContains(err, "could not be verified, so nothing was dropped")
+	s.Equal(0, s.ran("Drop"))
+	s.Equal(2, s.ran("Archive"), "one fresh attempt before giving up")
+	s.Equal(1, s.ran("RestoreAccess"), "a failed retirement gives access back")
+}
+
+func (s *lifecycle) TestCancelBeforeDropRestoresAccess() {
+	s.env.RegisterDelayedCallback(func() { s.env.CancelWorkflow() }, 6*day)
+	s.execute(request(ReasonMigration))
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	var canceled *temporal.CanceledError
+	s.True(errors.As(err, &canceled), "workflow ends cancelled: %v", err)
+	s.Equal(1, s.ran("RestoreAccess"))
+	s.Equal(0, s.ran("Drop"))
+	s.Equal(0, s.ran("Archive"))
+}
+
+func (s *lifecycle) TestCancelDuringSamplingChangesNothing() {
+	s.env.RegisterDelayedCallback(func() { s.env.CancelWorkflow() }, 12*time.Hour)
+	s.execute(request(ReasonMigration))
+	s.Error(s.env.GetWorkflowError())
+	s.Equal(0, s.ran("CutAccess"))
+	s.Equal(0, s.ran("RestoreAccess"), "nothing was cut, nothing to restore")
+}
+
+func (s *lifecycle) TestDryRunChangesNothing() {
+	req := request(ReasonDecommission)
+	req.DryRun = true
+	s.execute(req)
+	s.NoError(s.env.GetWorkflowError())
+	for _, name := range []string{"SnapshotAccess", "CutAccess", "Archive", "Drop", "RestoreAccess"} {
+		s.Equal(0, s.ran(name), name)
+	}
+	s.Equal(1, s.ran("Plan"))
+	s.Equal(3, s.ran("SampleClients"), "three days, one look-activity per day")
+	s.Contains(s.record().Outcome, "dry run")
+}
+
+func (s *lifecycle) TestInvalidRequestFailsFast() {
+	req := request(ReasonDecommission)
+	req.Object = "shop; DROP DATABASE mysql"
+	s.execute(req)
+	s.ErrorContains(s.env.GetWorkflowError(), "not a plain identifier")
+	s.Equal(0, s.ran("Plan"))
+}
+
+func (s *lifecycle) TestStatusQueryShowsPhase() {
+	var status Status
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryStatus)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(&status))
+	}, 5*day)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(PhaseObserve, status.Phase)
+	s.Equal(s.start.Add(3*day+14*day).UTC(), status.ObserveUntil.UTC())
+}
+
+func TestRequestValidation(t *testing.T) {
+	r := request(ReasonDecommission).WithDefaults()
+	require.NoError(t, r.Validate())
+	r.Owners = []string{"dba"}
+	require.ErrorContains(t, r.Validate(), "owner other than the requester")
+	r = request("cleanup").WithDefaults()
+	require.ErrorContains(t, r.Validate(), "use \"decommission\"")
+	r = request(ReasonMigration).WithDefaults()
+	r.ObserveWindow = 36 * day
+	require.ErrorContains(t, r.Validate(), "maximum")
+	require.Equal(t, "retire:local:shop", WorkflowID("local", "shop"))
+}
+
+func TestParseDays(t *testing.T) {
+	d, err := ParseDays("14d")
+	require.NoError(t, err)
+	require.Equal(t, 14*day, d)
+	d, err = ParseDays("90s")
+	require.NoError(t, err)
+	require.Equal(t, 90*time.Second, d)
+	_, err = ParseDays("fortnight")
+	require.Error(t, err)
+}

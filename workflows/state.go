@@ -1,0 +1,160 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// retirement is the state of one run. Everything a person may ask about lives in s.
+type retirement struct {
+	s           Status
+	tgt         activities.Target
+	plan        activities.Plan
+	snapshot    engine.AccessSnapshot
+	accessCut   bool
+	dropStarted bool
+	// changes counts human input, so that waits wake up when an owner acts.
+	changes int
+}
+
+// Search attributes: the CLI's `retire list` and the UI's filters read them.
+var (
+	AttrPhase      = temporal.NewSearchAttributeKeyKeyword("RetirePhase")
+	AttrConnection = temporal.NewSearchAttributeKeyKeyword("RetireConnection")
+	AttrObject     = temporal.NewSearchAttributeKeyKeyword("RetireObject")
+	AttrReason     = temporal.NewSearchAttributeKeyKeyword("RetireReason")
+	AttrRequester  = temporal.NewSearchAttributeKeyKeyword("RetireRequester")
+	AttrOwners     = temporal.NewSearchAttributeKeyKeywordList("RetireOwners")
+)
+
+func start(ctx workflow.Context, req Request) (*retirement, error) {
+	req = req.WithDefaults()
+	info := workflow.GetInfo(ctx)
+	r := &retirement{
+		tgt: activities.Target{Connection: req.Connection, Object: req.Object},
+		s: Status{
+			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+			Request: req, StartedAt: workflow.Now(ctx), ObserveTotal: req.ObserveWindow,
+		},
+	}
+	r.s.SampleUntil = r.s.StartedAt.Add(req.SampleWindow)
+	for _, g := range []string{GatePlan, GateClients, GateAccessCut, GateWindow, GateSignoff, GateNoObjection, GateArchive, GateDropped, GateGone} {
+		r.s.gate(g)
+	}
+	if req.Reason == ReasonMigration {
+		r.s.setGate(GateSignoff, GateWaived, "reason migration needs no sign-off", "", time.Time{})
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.s, nil }); err != nil {
+		return nil, err
+	}
+	if err := r.registerUpdates(ctx); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
+	}
+	return r, nil
+}
+
+// run executes one activity with a summary that reads well in the UI.
+func (r *retirement) run(ctx workflow.Context, opts workflow.ActivityOptions, summary string, activity, input, result any) error {
+	opts.Summary = summary
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, input)
+	if err := f.Get(ctx, result); err != nil {
+		return err
+	}
+	r.details(ctx)
+	return nil
+}
+
+func (r *retirement) enter(ctx workflow.Context, p Phase) {
+	r.s.Phase = p
+	workflow.GetLogger(ctx).Info("Phase", "phase", p, "target", r.target())
+	r.upsertPhase(ctx)
+	r.details(ctx)
+}
+
+func (r *retirement) upsertPhase(ctx workflow.Context) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrPhase.ValueSet(string(r.s.Phase))); err != nil {
+		workflow.GetLogger(ctx).Warn("Could not update the RetirePhase search attribute (registered?)", "error", err)
+	}
+}
+
+func (r *retirement) wait(ctx workflow.Context, what string) {
+	r.s.Waiting = what
+	r.details(ctx)
+}
+
+// details keeps the UI's "current details" in step with the status.
+func (r *retirement) details(ctx workflow.Context) {
+	workflow.SetCurrentDetails(ctx, Markdown(r.s))
+}
+
+func (r *retirement) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
+
+func (r *retirement) target() string { return r.tgt.Connection + "/" + r.tgt.Object }
+
+func (r *retirement) recordInput() activities.RecordInput {
+	// Encoding a struct of plain fields is deterministic, so it may happen in the workflow.
+	doc, _ := json.MarshalIndent(r.s, "", "  ")
+	return activities.RecordInput{Store: r.plan.Store, Path: archivePath(r.plan.Store, r.tgt, r.s.RunID), JSON: doc, Markdown: Markdown(r.s)}
+}
+
+// archivePath is <connection>/<object>/<run id>/ under the store's prefix: one folder per
+// attempt, so an aborted run never mixes with a later one.
+func archivePath(_ string, t activities.Target, runID string) string {
+	return path.Join(t.Connection, t.Object, runID) + "/"
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Activity options. Timeouts are generous because databases are big; heartbeats are short
+// because a dead worker must be noticed in minutes, not hours.
+var (
+	nonRetryable = []string{"InvalidRequest", "Refused"}
+	planOptions  = workflow.ActivityOptions{
+		StartToCloseTimeout: 6 * time.Hour, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute, MaximumAttempts: 20, NonRetryableErrorTypes: nonRetryable},
+	}
+	shortOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Minute, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute, MaximumAttempts: 50, NonRetryableErrorTypes: nonRetryable},
+	}
+	archiveOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 48 * time.Hour, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 10 * time.Minute, MaximumAttempts: 20, NonRetryableErrorTypes: nonRetryable},
+	}
+	dropOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Hour, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute, MaximumAttempts: 20, NonRetryableErrorTypes: append([]string{"GateFailed"}, nonRetryable...)},
+	}
+)
+
+func sampleOptions(slice time.Duration) workflow.ActivityOptions {
+	slice = max(slice, 0)
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: slice + 30*time.Minute, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: 5 * time.Minute, NonRetryableErrorTypes: nonRetryable},
+	}
+}

@@ -1,0 +1,79 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// Status is what the status query returns and what the retirement record is made of.
+type Status struct {
+	WorkflowID string  `json:"workflow_id"`
+	RunID      string  `json:"run_id"`
+	Request    Request `json:"request"`
+	Phase      Phase   `json:"phase"`
+	// Waiting says what the retirement waits for, in words, when it waits for a person.
+	Waiting string `json:"waiting,omitempty"`
+
+	StartedAt    time.Time     `json:"started_at"`
+	SampleUntil  time.Time     `json:"sample_until,omitempty"`
+	ObserveFrom  time.Time     `json:"observe_from,omitempty"`
+	ObserveUntil time.Time     `json:"observe_until,omitempty"`
+	ObserveTotal time.Duration `json:"observe_total"`
+	FinishedAt   time.Time     `json:"finished_at,omitempty"`
+
+	Plan            *activities.Plan           `json:"plan,omitempty"`
+	Clients         []engine.Session           `json:"clients,omitempty"`
+	SampleLooks     int                        `json:"sample_looks,omitempty"`
+	Acknowledgement *Acknowledgement           `json:"acknowledgement,omitempty"`
+	Cut             *engine.CutResult          `json:"cut,omitempty"`
+	AccessRestored  bool                       `json:"access_restored,omitempty"`
+	Signoffs        []Signoff                  `json:"signoffs,omitempty"`
+	Objections      []Objection                `json:"objections,omitempty"`
+	Extensions      []Extension                `json:"extensions,omitempty"`
+	Archive         *activities.ArchiveResult  `json:"archive,omitempty"`
+	Verification    *activities.Verification   `json:"verification,omitempty"`
+	Gone            *engine.GoneReport         `json:"gone,omitempty"`
+	Gates           []Gate                     `json:"gates"`
+	Outcome         string                     `json:"outcome,omitempty"`
+	Error           string                     `json:"error,omitempty"`
+	RecordKeys      *activities.RecordLocation `json:"record_keys,omitempty"`
+}
+
+// Record is the retirement record: the workflow's result, also written as record.json and
+// record.md beside the archive.
+type Record = Status
+
+// Gate names, in the order they are met.
+const (
+	GatePlan        = "plan stored"
+	GateClients     = "no unacknowledged clients"
+	GateAccessCut   = "access cut"
+	GateWindow      = "observation window over"
+	GateSignoff     = "owner sign-off"
+	GateNoObjection = "no objection"
+	GateArchive     = "archive verified"
+	GateDropped     = "dropped"
+	GateGone        = "verified gone"
+)
+
+func (s *Status) gate(name string) *Gate {
+	for i := range s.Gates {
+		if s.Gates[i].Name == name {
+			return &s.Gates[i]
+		}
+	}
+	s.Gates = append(s.Gates, Gate{Name: name, State: GatePending})
+	return &s.Gates[len(s.Gates)-1]
+}
+
+func (s *Status) setGate(name, state, detail, by string, at time.Time) {
+	g := s.gate(name)
+	g.State, g.Detail, g.By, g.At = state, detail, by, at
+}
+
+// Signed says whether the sign-off rule of the reason is met.
+func (s *Status) Signed() bool {
+	return s.Request.Reason == ReasonMigration || len(s.Signoffs) > 0
+}
