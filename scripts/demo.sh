@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
+# The same defaults as scripts/services.sh: the demo's worker and `retire archive ls` read them.
 export RETIRE_DEMO_DB_PASSWORD=${RETIRE_DEMO_DB_PASSWORD:-retire-demo-db-pw}
+export RETIRE_DEMO_S3_ACCESS_KEY=${RETIRE_DEMO_S3_ACCESS_KEY:-retire-demo}
+export RETIRE_DEMO_S3_SECRET_KEY=${RETIRE_DEMO_S3_SECRET_KEY:-retire-demo-secret}
 DB=retire_demo_shop
 MYSQL_HOST=${MYSQL_HOST:-127.0.0.1} MYSQL_PORT=${MYSQL_PORT:-3306}
 CLIENT=$(command -v mariadb || command -v mysql || true)
 [ -n "$CLIENT" ] || { echo "demo: no mariadb/mysql client found: apt-get install mariadb-client" >&2; exit 1; }
-sql() { MYSQL_PWD=${MYSQL_ROOT_PASSWORD:-} "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -u"${MYSQL_ROOT_USER:-root}" --batch "$@"; }
+sql() { MYSQL_PWD=${MYSQL_ROOT_PASSWORD:-} "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -u"${MYSQL_ROOT_USER:-root}" --default-character-set=utf8mb4 --batch "$@"; }
 if ! sql -e 'SELECT 1' >/dev/null 2>&1; then
   echo "demo: no MySQL/MariaDB server at $MYSQL_HOST:$MYSQL_PORT as ${MYSQL_ROOT_USER:-root}: start one (start-stop-daemon --start --background --exec /usr/sbin/mariadbd, or apt-get install mariadb-server) or set MYSQL_HOST/MYSQL_PORT/MYSQL_ROOT_USER/MYSQL_ROOT_PASSWORD" >&2
   exit 1

@@ -29,8 +29,16 @@ wait_for() { # what, seconds, test command...
   return 1
 }
 
+# stop waits for the process to exit: a dev server still closing its SQLite file while a new
+# one opens it corrupts the file.
 stop() {
-  if running "$1"; then kill "$(cat "$DATA/$1.pid")" && echo "stopped $1"; fi
+  if running "$1"; then
+    local pid; pid=$(cat "$DATA/$1.pid")
+    kill "$pid"
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "stopped $1"
+  fi
   rm -f "$DATA/$1.pid"
 }
 
@@ -44,6 +52,8 @@ up)
   MINIO_ROOT_USER=$RETIRE_DEMO_S3_ACCESS_KEY MINIO_ROOT_PASSWORD=$RETIRE_DEMO_S3_SECRET_KEY \
     start minio "$BIN/minio" server "$DATA/minio" --address 127.0.0.1:9000 --console-address 127.0.0.1:9001
   wait_for "Temporal" 60 "$BIN/temporal" operator cluster health --address "$TEMPORAL_ADDRESS"
+  # Healthy is not yet ready: on a fresh SQLite file the server still creates its task queues.
+  wait_for "Temporal visibility" 60 "$BIN/temporal" workflow count --address "$TEMPORAL_ADDRESS"
   wait_for "MinIO" 60 curl -sf http://127.0.0.1:9000/minio/health/live
   start worker "$BIN/retire-worker" --dev --config deployments/config.demo.yaml
   sleep 1

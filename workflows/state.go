@@ -114,7 +114,7 @@ func archivePath(_ string, t activities.Target, runID string) string {
 	return path.Join(t.Connection, t.Object, runID) + "/"
 }
 
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
 
 func bytesText(n int64) string {
 	const unit = 1024
