@@ -6,14 +6,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dataretire/retire/testservices"
 )
 
 // The integration tests run against the machine's MariaDB (root, empty password).
@@ -21,7 +20,6 @@ const (
 	testHost  = "127.0.0.1"
 	testPort  = 3306
 	startHint = "start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
-	sakilaDir = "/work/shared/testdata/sakila"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -115,31 +113,19 @@ func createUser(t *testing.T, root *sql.DB, what, password string) string {
 	return name
 }
 
-// loadSakila loads the Sakila fixture under a new name with the mariadb client (the files
-// use DELIMITER, which only the client understands) and returns that name.
+// loadSakila loads the Sakila fixture under a new name and returns that name.
 func loadSakila(t *testing.T, root *sql.DB) string {
 	t.Helper()
 	name := uniqueName("sakila")
-	schema, err := os.ReadFile(sakilaDir + "/sakila-schema.sql")
-	require.NoError(t, err)
-	data, err := os.ReadFile(sakilaDir + "/sakila-data.sql")
-	require.NoError(t, err)
-	s := strings.NewReplacer("sakila;", name+";", "sakila.", name+".").Replace(string(schema))
-	d := strings.Replace(string(data), "USE sakila;", "USE "+name+";", 1)
 	t.Cleanup(func() { dropQuietly(root, name) })
-	runClient(t, s+"\n"+d)
+	testservices.LoadSakila(t, root, name)
 	return name
 }
 
 // runClient pipes SQL to the mariadb command-line client as root.
 func runClient(t *testing.T, script string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "mariadb", "-uroot", "-h"+testHost, fmt.Sprintf("-P%d", testPort), "--batch")
-	cmd.Stdin = strings.NewReader(script)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "mariadb client: %s", out)
+	testservices.RunClient(t, script)
 }
 
 func count(t *testing.T, db *sql.DB, query string, args ...any) int64 {

@@ -1,0 +1,124 @@
+package activities
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/config"
+	"github.com/dataretire/retire/testservices"
+)
+
+// The activities run for real here, against the machine's MariaDB and a real MinIO, on a
+// copy of sakila: archive, verify, drop, verify gone. Only the workflow is left out.
+func TestArchiveVerifyDropVerifyGoneOnSakila(t *testing.T) {
+	root := testservices.MariaDB(t)
+	s3 := testservices.MinIO(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	db := "rt_sakila_act_" + hex.EncodeToString(b)
+	testservices.LoadSakila(t, root, db)
+
+	t.Setenv("RT_ACT_S3_ACCESS", s3.AccessKey)
+	t.Setenv("RT_ACT_S3_SECRET", s3.SecretKey)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`connections:
+  local: {engine: mysql, host: 127.0.0.1, port: 3306, user: root}
+stores:
+  test: {endpoint: %q, bucket: retire-act, prefix: archive, access_key_env: RT_ACT_S3_ACCESS, secret_key_env: RT_ACT_S3_SECRET}
+`, s3.Endpoint)))
+	require.NoError(t, err)
+	acts := New(cfg, DevPolicy)
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	run := func(activity, in, out any) {
+		t.Helper()
+		v, err := env.ExecuteActivity(activity, in)
+		require.NoError(t, err)
+		if out != nil {
+			require.NoError(t, v.Get(out))
+		}
+	}
+	tgt := Target{Connection: "local", Object: db}
+
+	var plan Plan
+	run(acts.Plan, PlanInput{Target: tgt, Strategy: engine.StrategyRevoke, SampleWindow: 1e9, ObserveWindow: 1e9}, &plan)
+	require.Len(t, plan.Inventory.Tables, 16)
+	require.Equal(t, "test", plan.Store, "the only store is the default")
+
+	var snap engine.AccessSnapshot
+	run(acts.SnapshotAccess, AccessInput{Target: tgt, Strategy: engine.StrategyRevoke}, &snap)
+
+	path := "local/" + db + "/run-1/"
+	var res ArchiveResult
+	run(acts.Archive, ArchiveInput{Target: tgt, Store: "test", Path: path, Snapshot: snap}, &res)
+	require.Equal(t, 16, res.Tables)
+	require.Equal(t, plan.Inventory.TotalRows, res.Rows, "every row of the inventory is in the archive")
+
+	var v Verification
+	run(acts.VerifyArchive, VerifyInput{Store: "test", Path: path, ManifestSHA256: res.ManifestSHA256}, &v)
+	require.True(t, v.OK, "problems: %v", v.Problems)
+	require.EqualValues(t, plan.Inventory.TotalRows, v.Rows)
+
+	store, err := acts.store(t.Context(), "test")
+	require.NoError(t, err)
+	m, _, err := archive.ReadManifest(t.Context(), store, path)
+	require.NoError(t, err)
+	perTable := map[string]int64{}
+	for _, tr := range m.Tables {
+		perTable[tr.Name] = tr.Rows
+	}
+	for _, tbl := range plan.Inventory.Tables {
+		require.Equal(t, tbl.Rows, perTable[tbl.Name], tbl.Name)
+	}
+
+	// The drop re-reads the manifest: one that is not the verified one stops it.
+	forged := res
+	forged.ManifestSHA256 = "0000"
+	_, err = env.ExecuteActivity(acts.Drop, DropInput{Target: tgt, Snapshot: snap, Archive: forged})
+	require.ErrorContains(t, err, "changed since it was verified")
+	var still int
+	require.NoError(t, root.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&still))
+	require.Equal(t, 1, still, "the database was dropped despite the failed gate")
+
+	run(acts.Drop, DropInput{Target: tgt, Snapshot: snap, Archive: res}, nil)
+	var gone engine.GoneReport
+	run(acts.VerifyGone, GoneInput{Target: tgt, Snapshot: snap, BytesFreed: plan.Inventory.TotalBytes}, &gone)
+	require.True(t, gone.Gone, "remaining: %v", gone.Remaining)
+	require.Equal(t, plan.Inventory.TotalBytes, gone.BytesFreed)
+	// Dropping again is not an error: already gone counts as done.
+	run(acts.Drop, DropInput{Target: tgt, Snapshot: snap, Archive: res}, nil)
+}
+
+func TestPlanRefusesShortWindowsOnAProductionWorker(t *testing.T) {
+	cfg, err := config.Parse([]byte("connections:\n  local: {engine: mysql, host: 127.0.0.1, user: root}\nstores:\n  s: {endpoint: x, bucket: b}\n"))
+	require.NoError(t, err)
+	acts := New(cfg, ProductionPolicy)
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.Plan, PlanInput{Target: Target{Connection: "local", Object: "shop"}, SampleWindow: 3600e9, ObserveWindow: 14 * 24 * 3600e9})
+	require.ErrorContains(t, err, "shorter than this worker allows")
+	_, err = env.ExecuteActivity(acts.Plan, PlanInput{Target: Target{Connection: "local", Object: "shop"}, SampleWindow: 3 * 24 * 3600e9, ObserveWindow: 2 * 24 * 3600e9})
+	require.ErrorContains(t, err, "outside")
+}
+
+func TestPlanRefusesSystemSchemas(t *testing.T) {
+	testservices.MariaDB(t)
+	cfg, err := config.Parse([]byte("connections:\n  local: {engine: mysql, host: 127.0.0.1, port: 3306, user: root}\nstores:\n  s: {endpoint: x, bucket: b}\n"))
+	require.NoError(t, err)
+	acts := New(cfg, DevPolicy)
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	for _, db := range []string{"mysql", "information_schema", "performance_schema", "sys", "MySQL"} {
+		_, err = env.ExecuteActivity(acts.Plan, PlanInput{Target: Target{Connection: "local", Object: db}, SampleWindow: 1e9, ObserveWindow: 1e9})
+		require.ErrorContains(t, err, "system schema", db)
+	}
+}
