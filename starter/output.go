@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dataretire/retire/workflows"
 )
 
 // output is the -o flag of the read commands: text for people, json for scripts.
@@ -59,18 +61,8 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// bytesText and days print sizes and windows the way the workflow's own details do.
+func bytesText(n int64) string { return workflows.BytesText(n) }
 
 // thousands writes 120000 as 120,000: row counts are read, not parsed.
 func thousands(n int64) string {

@@ -48,10 +48,10 @@ func Markdown(s Status) string {
 		row("Inventory", planSummary(s.Plan.Inventory))
 	}
 	if s.Archive != nil {
-		row("Archive", fmt.Sprintf("s3://%s/%s (%s, manifest sha256 %s)", s.Archive.Bucket, s.Archive.Path, bytesText(s.Archive.Bytes), s.Archive.ManifestSHA256))
+		row("Archive", fmt.Sprintf("s3://%s/%s (%s, manifest sha256 %s)", s.Archive.Bucket, s.Archive.Path, BytesText(s.Archive.Bytes), s.Archive.ManifestSHA256))
 	}
 	if s.Gone != nil {
-		row("Bytes freed", bytesText(s.Gone.BytesFreed))
+		row("Bytes freed", BytesText(s.Gone.BytesFreed))
 	}
 	if s.AccessRestored {
 		row("Access", "restored")
@@ -90,7 +90,7 @@ func Markdown(s Status) string {
 
 func planSummary(inv engine.Inventory) string {
 	return fmt.Sprintf("%s %s: %d tables, %d rows, %s; %d views, %d routines, %d triggers, %d events; %d accounts reach it",
-		inv.Engine, inv.Version, len(inv.Tables), inv.TotalRows, bytesText(inv.TotalBytes),
+		inv.Engine, inv.Version, len(inv.Tables), inv.TotalRows, BytesText(inv.TotalBytes),
 		len(inv.Views), len(inv.Routines), len(inv.Triggers), len(inv.Events), len(inv.Accounts))
 }
 

@@ -113,7 +113,7 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 		r.s.setGate(GateGone, GateFailed, fmt.Sprintf("still there: %v", gone.Remaining), "", r.now(ctx))
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s was dropped but is still there: %v", r.target(), gone.Remaining), "NotGone", nil)
 	}
-	r.s.setGate(GateGone, GatePassed, fmt.Sprintf("%s freed", bytesText(gone.BytesFreed)), "", r.now(ctx))
+	r.s.setGate(GateGone, GatePassed, fmt.Sprintf("%s freed", BytesText(gone.BytesFreed)), "", r.now(ctx))
 	r.s.Outcome = "retired"
 	return nil
 	// 8. Record: finish writes the retirement record, whatever the outcome.
@@ -214,7 +214,7 @@ func (r *retirement) archiveAndVerify(ctx workflow.Context) error {
 	path := archivePath(r.plan.Store, r.tgt, workflow.GetInfo(ctx).WorkflowExecution.RunID)
 	for attempt := 1; attempt <= 2; attempt++ {
 		var res activities.ArchiveResult
-		if err := r.run(ctx, archiveOptions, fmt.Sprintf("Archive %s to %s (%s)", r.target(), path, bytesText(r.plan.Inventory.TotalBytes)), a.Archive,
+		if err := r.run(ctx, archiveOptions, fmt.Sprintf("Archive %s to %s (%s)", r.target(), path, BytesText(r.plan.Inventory.TotalBytes)), a.Archive,
 			activities.ArchiveInput{Target: r.tgt, Store: r.plan.Store, Path: path, Snapshot: r.snapshot}, &res); err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func (r *retirement) archiveAndVerify(ctx workflow.Context) error {
 		}
 		r.s.Verification = &v
 		if v.OK {
-			r.s.setGate(GateArchive, GatePassed, fmt.Sprintf("%d tables, %d rows, %d files, %s at %s", v.Tables, v.Rows, v.Files, bytesText(v.Bytes), res.Path), "", r.now(ctx))
+			r.s.setGate(GateArchive, GatePassed, fmt.Sprintf("%d tables, %d rows, %d files, %s at %s", v.Tables, v.Rows, v.Files, BytesText(v.Bytes), res.Path), "", r.now(ctx))
 			return nil
 		}
 		r.s.setGate(GateArchive, GateFailed, fmt.Sprintf("attempt %d: %v", attempt, v.Problems), "", r.now(ctx))

@@ -116,7 +116,8 @@ func archivePath(_ string, t activities.Target, runID string) string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
 
-func bytesText(n int64) string {
+// BytesText prints a size the way DBAs read it: 13.1 MiB.
+func BytesText(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
