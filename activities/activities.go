@@ -15,6 +15,7 @@ import (
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/activities/mysql"
+	"github.com/dataretire/retire/activities/oracle"
 	"github.com/dataretire/retire/config"
 )
 
@@ -154,7 +155,18 @@ func (a *Activities) WriteRecord(ctx context.Context, in RecordInput) (RecordLoc
 }
 
 func (a *Activities) adapter(connection string) (engine.Adapter, error) {
-	c, err := a.cfg.Connection(connection)
+	return Connect(a.cfg, connection)
+}
+
+func (a *Activities) store(ctx context.Context, name string) (*archive.Store, error) {
+	return OpenStore(ctx, a.cfg, name)
+}
+
+// Connect resolves a connection profile of the config to an engine adapter. The CLI's
+// in-process commands (archive, verify, restore) use it too, so they read credentials
+// exactly as the worker does.
+func Connect(cfg *config.Config, connection string) (engine.Adapter, error) {
+	c, err := cfg.Connection(connection)
 	if err != nil {
 		return nil, refuse("%v", err)
 	}
@@ -168,12 +180,19 @@ func (a *Activities) adapter(connection string) (engine.Adapter, error) {
 			Host: c.Host, Port: c.Port, User: c.User, Password: password, Params: c.Params,
 			QueryTimeout: c.QueryTimeout, PollInterval: c.PollInterval,
 		})
+	case "oracle":
+		return oracle.New(oracle.Config{
+			Host: c.Host, Port: c.Port, Service: c.Service, User: c.User, Password: password, Params: c.Params,
+			QueryTimeout: c.QueryTimeout, PollInterval: c.PollInterval, DiagnosticsPack: c.DiagnosticsPack,
+			TablespaceMode: c.TablespaceMode, LOBPrefetchRows: c.LOBPrefetchRows,
+		})
 	}
 	return nil, refuse("connection %s: engine %q is not supported", connection, c.Engine)
 }
 
-func (a *Activities) store(ctx context.Context, name string) (*archive.Store, error) {
-	_, s, err := a.cfg.Store(name)
+// OpenStore resolves a store profile ("" is the default store).
+func OpenStore(ctx context.Context, cfg *config.Config, name string) (*archive.Store, error) {
+	_, s, err := cfg.Store(name)
 	if err != nil {
 		return nil, refuse("%v", err)
 	}

@@ -27,11 +27,16 @@ type Connection struct {
 	Engine       string `yaml:"engine"` // mysql (MySQL 8, MariaDB 10.6+)
 	Host         string `yaml:"host"`
 	Port         int    `yaml:"port"`
+	Service      string `yaml:"service"` // Oracle service name (for a PDB target: the CDB root's)
 	User         string `yaml:"user"`
 	Secret       `yaml:",inline"`
 	Params       map[string]string `yaml:"params"`
 	QueryTimeout time.Duration     `yaml:"query_timeout"` // every statement's deadline; default 30s
 	PollInterval time.Duration     `yaml:"poll_interval"` // sampling look interval; default 500ms
+	// Oracle only.
+	DiagnosticsPack bool   `yaml:"diagnostics_pack"` // licensed: sampling may read gv$active_session_history
+	TablespaceMode  string `yaml:"tablespace_mode"`  // read-only (default) or offline
+	LOBPrefetchRows int    `yaml:"lob_prefetch_rows"`
 }
 
 // Secret says where a password comes from: an environment variable or a file.
@@ -80,8 +85,14 @@ func (c *Config) check() error {
 		errs = append(errs, errors.New("config: no connections"))
 	}
 	for name, conn := range c.Connections {
-		if conn.Engine != "mysql" {
-			errs = append(errs, fmt.Errorf("config: connection %s: engine %q is not supported (use mysql)", name, conn.Engine))
+		switch conn.Engine {
+		case "mysql":
+		case "oracle":
+			if conn.Service == "" {
+				errs = append(errs, fmt.Errorf("config: connection %s: oracle needs a service", name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("config: connection %s: engine %q is not supported (use mysql or oracle)", name, conn.Engine))
 		}
 		if conn.Host == "" || conn.User == "" {
 			errs = append(errs, fmt.Errorf("config: connection %s: host and user are required", name))

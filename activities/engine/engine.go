@@ -138,6 +138,31 @@ type AccessSnapshot struct {
 	Quarantine string    `json:"quarantine,omitempty"`
 	Tables     []string  `json:"tables,omitempty"`
 	TakenAt    time.Time `json:"taken_at"`
+	// Tablespaces are the tablespaces only this object uses (Oracle), which the cut makes
+	// read-only or takes offline, with their status before so that restore puts it back.
+	Tablespaces []TablespaceState `json:"tablespaces,omitempty"`
+	// TablespaceMode is how the cut quiesces Tablespaces: "read-only" or "offline" (Oracle).
+	TablespaceMode string `json:"tablespace_mode,omitempty"`
+	// PDB is the pluggable database the cut closes, with its state before (Oracle).
+	PDB *PDBState `json:"pdb,omitempty"`
+}
+
+// TablespaceState is a tablespace and its status before the cut: ONLINE, READ ONLY or
+// OFFLINE (Oracle), with its datafiles so that the drop can be verified.
+type TablespaceState struct {
+	Name      string   `json:"name"`
+	Status    string   `json:"status"`
+	Datafiles []string `json:"datafiles,omitempty"`
+}
+
+// PDBState is a pluggable database and its state before the cut (Oracle).
+type PDBState struct {
+	Name string `json:"name"`
+	// OpenMode is READ WRITE, READ ONLY or MOUNTED.
+	OpenMode string `json:"open_mode"`
+	// SavedState is true when the PDB had a saved state (it reopens itself when the CDB restarts).
+	SavedState bool     `json:"saved_state,omitempty"`
+	Datafiles  []string `json:"datafiles,omitempty"`
 }
 
 // Grant is one GRANT statement as the server printed it, split so that it can be revoked
