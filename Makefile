@@ -7,7 +7,7 @@ BIN   := $(CURDIR)/bin
 TEMPORAL_VERSION := v1.5.1
 MINIO_VERSION    := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build tools services services-down demo demo-down test test-unit vet fmt clean
+.PHONY: all build tools services services-down demo demo-down test test-unit vet fmt clean bench
 
 all: build
 
@@ -39,6 +39,11 @@ demo: tools build
 
 demo-down:
 	scripts/services.sh down
+
+# Archive, verify and restore against mariadb-dump | zstd and mydumper/myloader on sysbench
+# data (see scripts/bench.sh for RUNS, TABLES, ROWS, BIG_ROWS).
+bench: tools build
+	scripts/bench.sh
 
 vet:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above" && false)

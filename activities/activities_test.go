@@ -1,9 +1,13 @@
 package activities
 
 import (
+	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -78,6 +82,47 @@ stores:
 		require.Equal(t, tbl.Rows, perTable[tbl.Name], tbl.Name)
 	}
 
+	// The archive restores, under another name, into identical tables (CHECKSUM TABLE) with
+	// the same views, routines and triggers.
+	ad, err := Connect(cfg, "local")
+	require.NoError(t, err)
+	loader := ad.(engine.Loader)
+	copyName := db + "_r"
+	t.Cleanup(func() { _ = loader.DropTarget(context.Background(), copyName) })
+	rr, err := archive.Restore(t.Context(), store, path, loader, copyName, archive.RestoreOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 16, rr.Tables)
+	require.Equal(t, plan.Inventory.TotalRows, rr.Rows)
+	var names []string
+	for _, tbl := range plan.Inventory.Tables {
+		names = append(names, tbl.Name)
+	}
+	want, err := loader.Checksums(t.Context(), db, names)
+	require.NoError(t, err)
+	got, err := loader.Checksums(t.Context(), copyName, names)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "restored tables differ from the source")
+	restored, err := ad.Inventory(t.Context(), copyName)
+	require.NoError(t, err)
+	require.Equal(t, plan.Inventory.Views, restored.Views)
+	require.Equal(t, plan.Inventory.Routines, restored.Routines)
+	require.Equal(t, plan.Inventory.Triggers, restored.Triggers)
+	for _, obj := range [][2]string{{"TRIGGER", "ins_film"}, {"VIEW", "film_list"}, {"PROCEDURE", "film_in_stock"}, {"FUNCTION", "inventory_in_stock"}} {
+		require.Equal(t, showCreate(t, root, obj[0], db, obj[1]), strings.ReplaceAll(showCreate(t, root, obj[0], copyName, obj[1]), copyName, db), "%s %s", obj[0], obj[1])
+	}
+	// Restoring into an existing database is refused.
+	_, err = archive.Restore(t.Context(), store, path, loader, copyName, archive.RestoreOptions{})
+	require.ErrorIs(t, err, engine.ErrRefused)
+
+	// The verify-restore gate: restore into a scratch database, compare, drop the scratch.
+	var check RestoreCheck
+	run(acts.TestRestore, RestoreTestInput{Target: tgt, Store: "test", Path: path, Snapshot: snap}, &check)
+	require.True(t, check.OK, "problems: %v", check.Problems)
+	require.Equal(t, 16, check.Tables)
+	var scratch int
+	require.NoError(t, root.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", check.Scratch).Scan(&scratch))
+	require.Zero(t, scratch, "the scratch database was left behind")
+
 	// The drop re-reads the manifest: one that is not the verified one stops it.
 	forged := res
 	forged.ManifestSHA256 = "0000"
@@ -122,3 +167,30 @@ func TestPlanRefusesSystemSchemas(t *testing.T) {
 		require.ErrorContains(t, err, "system schema", db)
 	}
 }
+
+// showCreate is the definition of a view, routine or trigger as the server prints it, with
+// the definer and the schema name (which differ by design) left out.
+func showCreate(t *testing.T, root *sql.DB, kind, db, name string) string {
+	t.Helper()
+	rows, err := root.Query(fmt.Sprintf("SHOW CREATE %s `%s`.`%s`", kind, db, name))
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	require.True(t, rows.Next(), "%s %s.%s", kind, db, name)
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	require.NoError(t, rows.Scan(ptrs...))
+	for i, c := range cols {
+		if strings.HasPrefix(c, "Create ") || c == "SQL Original Statement" {
+			return definer.ReplaceAllString(vals[i].String, "DEFINER=...")
+		}
+	}
+	t.Fatalf("no definition column in %v", cols)
+	return ""
+}
+
+var definer = regexp.MustCompile("DEFINER=`[^`]*`@`[^`]*`")

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
-# The same defaults as scripts/services.sh: the demo's worker and `retire archive ls` read them.
+# The same defaults as scripts/services.sh: the demo's worker and `retire ls` read them.
 export RETIRE_DEMO_DB_PASSWORD=${RETIRE_DEMO_DB_PASSWORD:-retire-demo-db-pw}
 export RETIRE_DEMO_S3_ACCESS_KEY=${RETIRE_DEMO_S3_ACCESS_KEY:-retire-demo}
 export RETIRE_DEMO_S3_SECRET_KEY=${RETIRE_DEMO_S3_SECRET_KEY:-retire-demo-secret}
@@ -86,7 +86,7 @@ step "7. The retirement record"
 retire record local $DB
 
 step "8. The archive in MinIO"
-retire archive ls --config deployments/config.demo.yaml --store demo "$(retire status local $DB -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -1)"
+retire ls --config deployments/config.demo.yaml --store demo "$(retire status local $DB -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -1)"
 
 step "9. The database is gone"
 sql -e "SELECT COUNT(*) AS schemas_named_$DB FROM information_schema.schemata WHERE schema_name='$DB'"

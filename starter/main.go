@@ -157,7 +157,10 @@ func (a *app) rootCommand() *cobra.Command {
 		a.statusCommand(),
 		a.listCommand(),
 		a.recordCommand(),
+		a.lsCommand(),
 		a.archiveCommand(),
+		a.verifyCommand(),
+		a.restoreCommand(),
 	)
 	return root
 }

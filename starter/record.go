@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dataretire/retire/activities/archive"
-	"github.com/dataretire/retire/config"
 	"github.com/dataretire/retire/workflows"
 )
 
@@ -41,24 +40,19 @@ it is the record so far.`,
 	return cmd
 }
 
-// archiveCommand works on archives directly in the object store, without Temporal. It reads
-// the store's credentials from a worker config file, as the worker does.
-func (a *app) archiveCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "archive",
-		Short: "Look at archives in the object store (reads a worker config for the store's credentials)",
-	}
-	var cfgPath, storeName string
+// lsCommand lists an archive in the object store, without Temporal.
+func (a *app) lsCommand() *cobra.Command {
+	var sf storeFlags
 	ls := &cobra.Command{
 		Use:   "ls <path>",
 		Short: "List the objects of an archive with their sizes, and check that its manifest is there",
-		Example: `  retire archive ls --config /etc/retire/config.yaml --store archive local/shop/0193.../
-  retire archive ls --config deployments/config.demo.yaml local/retire_demo_shop/<run id>/`,
+		Example: `  retire ls --config /etc/retire/config.yaml --store archive local/shop/0193.../
+  retire ls --config deployments/config.demo.yaml local/retire_demo_shop/<run id>/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
-			store, err := openStore(ctx, cfgPath, storeName)
+			_, store, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
@@ -83,25 +77,6 @@ func (a *app) archiveCommand() *cobra.Command {
 			return nil
 		},
 	}
-	ls.Flags().StringVar(&cfgPath, "config", "/etc/retire/config.yaml", "worker config file naming the store and where its keys come from")
-	ls.Flags().StringVar(&storeName, "store", "", "store profile (default: the config's default_store)")
-	cmd.AddCommand(ls)
-	return cmd
-}
-
-func openStore(ctx context.Context, cfgPath, name string) (*archive.Store, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	_, s, err := cfg.Store(name)
-	if err != nil {
-		return nil, err
-	}
-	access, secret, err := s.Keys()
-	if err != nil {
-		return nil, err
-	}
-	return archive.NewStore(ctx, archive.StoreConfig{Endpoint: s.Endpoint, AccessKey: access, SecretKey: secret,
-		Bucket: s.Bucket, Prefix: s.Prefix, Secure: s.Secure, Region: s.Region})
+	sf.add(ls)
+	return ls
 }

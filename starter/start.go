@@ -19,10 +19,10 @@ import (
 )
 
 type startFlags struct {
-	reason, requester, ticket, strategy, sample, observe, store string
-	owners                                                      []string
-	dryRun, noWait                                              bool
-	planTimeout                                                 time.Duration
+	reason, requester, ticket, strategy, sample, observe, store, verify string
+	owners                                                              []string
+	dryRun, noWait                                                      bool
+	planTimeout                                                         time.Duration
 }
 
 const startLong = `Start the retirement of <database> on the connection profile <connection>.
@@ -62,6 +62,7 @@ func (a *app) startCommand() *cobra.Command {
 	fl.StringVar(&f.sample, "sample", "", "sampling window: who connects is watched this long (default 3d)")
 	fl.StringVar(&f.observe, "observe", "", "observation window after the cut (default 14d, at most 35d)")
 	fl.StringVar(&f.store, "store", "", "archive store profile of the worker's config (default: the worker's default store)")
+	fl.StringVar(&f.verify, "verify", "", "how the archive is proved before the drop: checksums (read it all back, default) or restore (also restore it into a scratch database and compare every table)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "plan and sample only; change nothing")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return once started, without waiting for the plan")
 	fl.DurationVar(&f.planTimeout, "plan-timeout", 5*time.Minute, "how long to wait for the plan")
@@ -82,6 +83,7 @@ func (f startFlags) request(connection, object string, getenv func(string) strin
 		Strategy:   engine.Strategy(f.strategy),
 		Store:      f.store,
 		DryRun:     f.dryRun,
+		Verify:     f.verify,
 	}
 	noRequester := false
 	if req.Requester == "" {

@@ -30,7 +30,7 @@ func TestStartMapsFlagsToTheRequest(t *testing.T) {
 		Connection: "local", Object: "shop", Reason: workflows.ReasonDecommission,
 		Owners: []string{"alice", "bob", "dave"}, Requester: "carol", Ticket: "CHG-1",
 		Strategy: engine.StrategyRevoke, SampleWindow: 48 * time.Hour, ObserveWindow: 36 * time.Hour,
-		Store: "cold", DryRun: true,
+		Store: "cold", DryRun: true, Verify: workflows.VerifyChecksums,
 	}, req)
 
 	o := fake.started

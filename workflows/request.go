@@ -53,7 +53,16 @@ type Request struct {
 	ObserveWindow time.Duration   `json:"observe_window"`
 	Store         string          `json:"store,omitempty"`
 	DryRun        bool            `json:"dry_run,omitempty"`
+	// Verify is how the archive is proved before the drop: "checksums" (read everything
+	// back) or "restore" (also restore it into a scratch database and compare every table).
+	Verify string `json:"verify,omitempty"`
 }
+
+// Archive verification levels.
+const (
+	VerifyChecksums = "checksums"
+	VerifyRestore   = "restore"
+)
 
 var (
 	profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -71,6 +80,9 @@ func (r Request) WithDefaults() Request {
 	}
 	if r.ObserveWindow == 0 {
 		r.ObserveWindow = DefaultObserveWindow
+	}
+	if r.Verify == "" {
+		r.Verify = VerifyChecksums
 	}
 	for i, o := range r.Owners {
 		r.Owners[i] = strings.TrimSpace(o)
@@ -100,6 +112,11 @@ func (r Request) Validate() error {
 	case engine.StrategyRevoke, engine.StrategyRename:
 	default:
 		errs = append(errs, fmt.Errorf("strategy %q: use %q or %q", r.Strategy, engine.StrategyRevoke, engine.StrategyRename))
+	}
+	switch r.Verify {
+	case VerifyChecksums, VerifyRestore:
+	default:
+		errs = append(errs, fmt.Errorf("verify %q: use %q (read the archive back) or %q (also test-restore it)", r.Verify, VerifyChecksums, VerifyRestore))
 	}
 	if !personName.MatchString(r.Requester) {
 		errs = append(errs, fmt.Errorf("requester %q is not a valid name", r.Requester))

@@ -56,6 +56,7 @@ func (s *lifecycle) SetupTest() {
 		"VerifyGone":     engine.GoneReport{Gone: true, BytesFreed: 16384},
 		"RestoreAccess":  nil,
 		"WriteRecord":    activities.RecordLocation{JSONKey: "p/record.json", MarkdownKey: "p/record.md"},
+		"TestRestore":    activities.RestoreCheck{OK: true, Scratch: "_retire_v_shop", Tables: 1, Rows: 3},
 	}
 }
 
@@ -130,6 +131,7 @@ func (s *lifecycle) TestDecommissionWithSignoff() {
 	for _, g := range []string{GatePlan, GateClients, GateAccessCut, GateWindow, GateSignoff, GateNoObjection, GateArchive, GateDropped, GateGone} {
 		s.Equal(GatePassed, s.gate(rec, g).State, g)
 	}
+	s.Equal(GateWaived, s.gate(rec, GateRestorable).State)
 	s.Equal(int64(16384), rec.Gone.BytesFreed)
 	s.Equal(1, s.ran("WriteRecord"))
 }
@@ -245,6 +247,35 @@ func (s *lifecycle) TestArchiveVerificationFailureBlocksDrop() {
 	s.Equal(0, s.ran("Drop"))
 	s.Equal(2, s.ran("Archive"), "one fresh attempt before giving up")
 	s.Equal(1, s.ran("RestoreAccess"), "a failed retirement gives access back")
+}
+
+func (s *lifecycle) TestRestoreGateRunsWhenAsked() {
+	req := request(ReasonMigration)
+	req.Verify = VerifyRestore
+	s.execute(req)
+	s.NoError(s.env.GetWorkflowError())
+	rec := s.record()
+	s.Equal(1, s.ran("TestRestore"))
+	s.Equal(GatePassed, s.gate(rec, GateRestorable).State)
+	s.True(s.calls["TestRestore"][0].Before(s.calls["Drop"][0]) || s.calls["TestRestore"][0].Equal(s.calls["Drop"][0]))
+	s.Equal(1, s.ran("Drop"))
+}
+
+func (s *lifecycle) TestRestoreGateFailureBlocksDrop() {
+	req := request(ReasonMigration)
+	req.Verify = VerifyRestore
+	s.results["TestRestore"] = activities.RestoreCheck{OK: false, Problems: []string{"table t: CHECKSUM TABLE differs"}}
+	s.execute(req)
+	s.ErrorContains(s.env.GetWorkflowError(), "did not restore identically, so nothing was dropped")
+	s.Equal(0, s.ran("Drop"))
+	s.Equal(1, s.ran("RestoreAccess"), "access comes back when the retirement fails before the drop")
+}
+
+func (s *lifecycle) TestRestoreGateSkippedByDefault() {
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(0, s.ran("TestRestore"))
+	s.Equal(GateWaived, s.gate(s.record(), GateRestorable).State)
 }
 
 func (s *lifecycle) TestCancelBeforeDropRestoresAccess() {

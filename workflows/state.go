@@ -46,7 +46,7 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 		},
 	}
 	r.s.SampleUntil = r.s.StartedAt.Add(req.SampleWindow)
-	for _, g := range []string{GatePlan, GateClients, GateAccessCut, GateWindow, GateSignoff, GateNoObjection, GateArchive, GateDropped, GateGone} {
+	for _, g := range []string{GatePlan, GateClients, GateAccessCut, GateWindow, GateSignoff, GateNoObjection, GateArchive, GateRestorable, GateDropped, GateGone} {
 		r.s.gate(g)
 	}
 	if req.Reason == ReasonMigration {

@@ -34,6 +34,7 @@ type Status struct {
 	Extensions      []Extension                `json:"extensions,omitempty"`
 	Archive         *activities.ArchiveResult  `json:"archive,omitempty"`
 	Verification    *activities.Verification   `json:"verification,omitempty"`
+	RestoreCheck    *activities.RestoreCheck   `json:"restore_check,omitempty"`
 	Gone            *engine.GoneReport         `json:"gone,omitempty"`
 	Gates           []Gate                     `json:"gates"`
 	Outcome         string                     `json:"outcome,omitempty"`
@@ -54,6 +55,7 @@ const (
 	GateSignoff     = "owner sign-off"
 	GateNoObjection = "no objection"
 	GateArchive     = "archive verified"
+	GateRestorable  = "archive restorable"
 	GateDropped     = "dropped"
 	GateGone        = "verified gone"
 )
