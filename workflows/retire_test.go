@@ -278,6 +278,25 @@ func (s *lifecycle) TestRestoreGateSkippedByDefault() {
 	s.Equal(GateWaived, s.gate(s.record(), GateRestorable).State)
 }
 
+// The workflow does not know the engine: an Oracle schema goes through the same gates.
+func (s *lifecycle) TestOracleSchemaRetirement() {
+	s.results["Plan"] = activities.Plan{Engine: "oracle", Store: "default", Policy: activities.ProductionPolicy,
+		Inventory: engine.Inventory{Engine: "oracle", Object: "SCOTT", Tablespaces: []string{"SCOTT_DATA"}, TotalRows: 14, TotalBytes: 65536}}
+	s.results["SnapshotAccess"] = engine.AccessSnapshot{Object: "SCOTT", Strategy: engine.StrategyRevoke,
+		Tablespaces: []engine.TablespaceState{{Name: "SCOTT_DATA", Status: "ONLINE"}}}
+	req := request(ReasonDecommission)
+	req.Connection, req.Object = "orcl", "SCOTT"
+	var err error
+	s.update(4*day, UpdateApprove, Signoff{By: "alice"}, &err)
+	s.execute(req)
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(err)
+	rec := s.record()
+	s.Equal(PhaseDone, rec.Phase)
+	s.Equal("retire:orcl:SCOTT", WorkflowID(req.Connection, req.Object))
+	s.Equal(1, s.ran("Drop"))
+}
+
 func (s *lifecycle) TestCancelBeforeDropRestoresAccess() {
 	s.env.RegisterDelayedCallback(func() { s.env.CancelWorkflow() }, 6*day)
 	s.execute(request(ReasonMigration))
