@@ -1,11 +1,14 @@
 package archive
 
 import (
+	"sync"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"io"
 	"slices"
 	"strings"
@@ -26,6 +29,9 @@ type ExportOptions struct {
 	// Progress is called after each table and every ~50k rows. It runs on the exporting
 	// goroutine: keep it quick (a heartbeat).
 	Progress func(Progress)
+	// Parallel is how many tables are exported at once, each on its own connection
+	// (default 2).
+	Parallel int
 }
 
 // Progress is a snapshot of a running export. Rows and Bytes count the whole archive so
@@ -76,38 +82,9 @@ func Export(ctx context.Context, src engine.Source, store *Store, path, object s
 	if err != nil {
 		return ExportResult{}, err
 	}
-	prog := Progress{TablesTotal: len(tables)}
-	report := func() {
-		if opts.Progress != nil {
-			prog.Done = slices.Clone(m.Tables)
-			opts.Progress(prog)
-		}
-	}
-	for _, f := range m.Files {
-		prog.Bytes += f.Bytes
-	}
-	for _, name := range tables {
-		prog.Table = name
-		t, ok := done[name]
-		if !ok {
-			base := prog
-			t, err = exportTable(ctx, src, store, p, name, func(rows, bytes int64) {
-				prog.Rows, prog.Bytes = base.Rows+rows, base.Bytes+bytes
-				report()
-			})
-			if err != nil {
-				return ExportResult{}, fmt.Errorf("export %s.%s: %w", object, name, err)
-			}
-			prog.Rows, prog.Bytes = base.Rows, base.Bytes
-		}
-		m.Tables = append(m.Tables, t)
-		prog.TablesDone++
-		prog.Rows += t.Rows
-		prog.Bytes += t.DDL.Bytes
-		for _, f := range t.Files {
-			prog.Bytes += f.Bytes
-		}
-		report()
+	m.Tables, err = exportTables(ctx, src, store, p, object, tables, done, m.Files, opts)
+	if err != nil {
+		return ExportResult{}, err
 	}
 
 	data, err := json.MarshalIndent(m, "", "  ")
@@ -123,6 +100,84 @@ func Export(ctx context.Context, src engine.Source, store *Store, path, object s
 	res.Files++
 	res.Bytes += n
 	return res, nil
+}
+
+// exportTables exports the tables not already done, opts.Parallel at a time, each on its
+// own connection, and returns the manifest entries in the source's table order. Progress
+// is reported from one goroutine at a time.
+func exportTables(ctx context.Context, src engine.Source, store *Store, p, object string, tables []string, done map[string]TableResult, files []File, opts ExportOptions) ([]TableResult, error) {
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 2
+	}
+	var (
+		mu       sync.Mutex
+		results  = make([]*TableResult, len(tables))
+		finished []TableResult
+		inFlight = map[string][2]int64{} // table -> rows, bytes so far
+		prog     = Progress{TablesTotal: len(tables)}
+	)
+	for _, f := range files {
+		prog.Bytes += f.Bytes
+	}
+	// report runs with mu held.
+	report := func(table string) {
+		if opts.Progress == nil {
+			return
+		}
+		p := prog
+		p.Table = table
+		for _, v := range inFlight {
+			p.Rows += v[0]
+			p.Bytes += v[1]
+		}
+		p.Done = slices.Clone(finished)
+		opts.Progress(p)
+	}
+	finish := func(i int, t TableResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		results[i] = &t
+		finished = append(finished, t)
+		delete(inFlight, t.Name)
+		prog.TablesDone++
+		prog.Rows += t.Rows
+		prog.Bytes += t.DDL.Bytes
+		for _, f := range t.Files {
+			prog.Bytes += f.Bytes
+		}
+		report(t.Name)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i, name := range tables {
+		if t, ok := done[name]; ok {
+			finish(i, t)
+			continue
+		}
+		g.Go(func() error {
+			t, err := exportTable(gctx, src, store, p, name, func(rows, bytes int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				inFlight[name] = [2]int64{rows, bytes}
+				report(name)
+			})
+			if err != nil {
+				return fmt.Errorf("export %s.%s: %w", object, name, err)
+			}
+			finish(i, t)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]TableResult, len(tables))
+	for i, t := range results {
+		out[i] = *t
+	}
+	return out, nil
 }
 
 // exportObjectDDL writes the object-level DDL files: the standard five always (empty when the

@@ -25,7 +25,7 @@ const (
 	// streamPartSize is what minio-go buffers per multipart part when the size is unknown.
 	// Its default for unknown sizes is ~537 MiB per upload; 32 MiB keeps memory flat and still
 	// allows objects up to 320 GiB (10,000 parts).
-	streamPartSize = 32 << 20
+	streamPartSize = 16 << 20
 )
 
 // StoreConfig says where archives go. The secret key is only handed to minio-go: it never
