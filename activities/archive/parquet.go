@@ -97,7 +97,8 @@ func newPartWriter(out io.Writer, table string, cols []engine.Column) (*partWrit
 		return nil, err
 	}
 	w := parquet.NewWriter(out, schema,
-		// Level 1: about as small as level 3 on table data, and the export is CPU-bound.
+		// Fastest level: the export is CPU-bound. Measured on sysbench data (make bench): 7.5 s
+		// and 729 MB against 11.4 s and 369 MB at the default level for 921 MiB of InnoDB.
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
 		parquet.CreatedBy("retire", FormatV1, ""),
