@@ -29,14 +29,7 @@ func TestArchiveVerifyDropVerifyGoneOnSakila(t *testing.T) {
 	db := "rt_sakila_act_" + hex.EncodeToString(b)
 	testservices.LoadSakila(t, root, db)
 
-	t.Setenv("RT_ACT_S3_ACCESS", s3.AccessKey)
-	t.Setenv("RT_ACT_S3_SECRET", s3.SecretKey)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`connections:
-  local: {engine: mysql, host: 127.0.0.1, port: 3306, user: root}
-stores:
-  test: {endpoint: %q, bucket: retire-act, prefix: archive, access_key_env: RT_ACT_S3_ACCESS, secret_key_env: RT_ACT_S3_SECRET}
-`, s3.Endpoint)))
-	require.NoError(t, err)
+	cfg := localConfig(t, s3)
 	acts := New(cfg, DevPolicy)
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
@@ -194,3 +187,18 @@ func showCreate(t *testing.T, root *sql.DB, kind, db, name string) string {
 }
 
 var definer = regexp.MustCompile("DEFINER=`[^`]*`@`[^`]*`")
+
+// localConfig names the machine's MariaDB as connection "local" (root) and the test's MinIO
+// as the only store "test", with the keys in env vars as a worker would have them.
+func localConfig(t *testing.T, s3 testservices.MinIOServer) *config.Config {
+	t.Helper()
+	t.Setenv("RT_ACT_S3_ACCESS", s3.AccessKey)
+	t.Setenv("RT_ACT_S3_SECRET", s3.SecretKey)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`connections:
+  local: {engine: mysql, host: 127.0.0.1, port: 3306, user: root}
+stores:
+  test: {endpoint: %q, bucket: retire-act, prefix: archive, access_key_env: RT_ACT_S3_ACCESS, secret_key_env: RT_ACT_S3_SECRET}
+`, s3.Endpoint)))
+	require.NoError(t, err)
+	return cfg
+}

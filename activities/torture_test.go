@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/activities/engine"
-	"github.com/dataretire/retire/config"
 	"github.com/dataretire/retire/testservices"
 )
 
@@ -48,14 +46,7 @@ func TestTypeTortureRoundTripsThroughTheArchive(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = root.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 
-	t.Setenv("RT_TT_S3_ACCESS", s3.AccessKey)
-	t.Setenv("RT_TT_S3_SECRET", s3.SecretKey)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`connections:
-  local: {engine: mysql, host: 127.0.0.1, port: 3306, user: root}
-stores:
-  test: {endpoint: %q, bucket: retire-tt, access_key_env: RT_TT_S3_ACCESS, secret_key_env: RT_TT_S3_SECRET}
-`, s3.Endpoint)))
-	require.NoError(t, err)
+	cfg := localConfig(t, s3)
 	ad, err := Connect(cfg, "local")
 	require.NoError(t, err)
 	store, err := OpenStore(ctx, cfg, "")
@@ -64,17 +55,17 @@ stores:
 
 	src, err := ad.Source(ctx, db, engine.AccessSnapshot{Object: db})
 	require.NoError(t, err)
-	_, err = archive.Export(ctx, src, store, "tt/", db, archive.ExportOptions{})
+	_, err = archive.Export(ctx, src, store, "torture/", db, archive.ExportOptions{})
 	src.Close()
 	require.NoError(t, err)
-	v, err := archive.Verify(ctx, store, "tt/")
+	v, err := archive.Verify(ctx, store, "torture/")
 	require.NoError(t, err)
 	require.True(t, v.OK, "%v", v.Problems)
 
 	loader := ad.(engine.Loader)
 	into := db + "_r"
 	t.Cleanup(func() { _ = loader.DropTarget(context.Background(), into) })
-	_, err = archive.Restore(ctx, store, "tt/", loader, into, archive.RestoreOptions{})
+	_, err = archive.Restore(ctx, store, "torture/", loader, into, archive.RestoreOptions{})
 	require.NoError(t, err)
 	want, err := loader.Checksums(ctx, db, []string{"t"})
 	require.NoError(t, err)

@@ -76,12 +76,7 @@ func ReadTable(ctx context.Context, store *Store, at string, t TableResult, fn f
 // fetchChecked downloads a part to a temporary file (Parquet is read from its footer, so it
 // needs random access) and refuses it unless size and SHA-256 match the manifest.
 func fetchChecked(ctx context.Context, store *Store, at string, f DataFile) (*os.File, error) {
-	p, err := archivePath(at)
-	if err != nil {
-		return nil, err
-	}
-	key := p + f.Key
-	rc, err := store.Get(ctx, key)
+	rc, err := getIn(ctx, store, at, f.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -101,4 +96,13 @@ func fetchChecked(ctx context.Context, store *Store, at string, f DataFile) (*os
 		return nil, err
 	}
 	return tmp, nil
+}
+
+// getIn opens a file of the archive at `at` by its manifest key.
+func getIn(ctx context.Context, store *Store, at, key string) (io.ReadCloser, error) {
+	p, err := archivePath(at)
+	if err != nil {
+		return nil, err
+	}
+	return store.Get(ctx, p+key)
 }

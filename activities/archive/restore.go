@@ -111,12 +111,7 @@ func Restore(ctx context.Context, store *Store, at string, loader engine.Loader,
 // readChecked reads a small file of the archive and refuses it if it is not what the
 // manifest says: a restore must not replay DDL that was tampered with.
 func readChecked(ctx context.Context, store *Store, at string, f File) ([]byte, error) {
-	p, err := archivePath(at)
-	if err != nil {
-		return nil, err
-	}
-	key := p + f.Key
-	rc, err := store.Get(ctx, key)
+	rc, err := getIn(ctx, store, at, f.Key)
 	if err != nil {
 		return nil, err
 	}
