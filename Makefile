@@ -7,7 +7,7 @@ BIN   := $(CURDIR)/bin
 TEMPORAL_VERSION := v1.5.1
 MINIO_VERSION    := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: all build tools services services-down demo demo-down test test-unit vet fmt clean bench
+.PHONY: all build tools services services-down demo demo-down test test-unit vet fmt clean bench test-oracle
 
 all: build
 
@@ -53,6 +53,11 @@ vet:
 # and use the local MariaDB (127.0.0.1:3306, root) with databases of their own.
 test: tools build vet
 	go test -count=1 -timeout 20m ./...
+
+# The Oracle adapter against a real Oracle (e.g. the Oracle Free service of docker-compose.yml):
+#   ORACLE_DSN=oracle://retire:pw@127.0.0.1:1521/FREEPDB1 make test-oracle
+test-oracle:
+	go test -tags oracle -count=1 -v ./activities/oracle/
 
 test-unit:
 	go test -count=1 ./workflows/ ./config/ ./starter/
