@@ -18,7 +18,12 @@ $(BIN)/retire $(BIN)/retire-worker &: $(shell find . -name '*.go' -not -path './
 	go build -o $(BIN)/retire-worker ./worker
 
 # The real services the tests and the demo use, built once from the Go module proxy.
-tools: $(BIN)/temporal $(BIN)/minio
+tools: $(BIN)/temporal $(BIN)/minio tools/duckdb/node_modules
+
+# DuckDB (from npm, binary included) reads archives in the tests, as an independent reader.
+tools/duckdb/node_modules: tools/duckdb/package.json tools/duckdb/package-lock.json
+	cd tools/duckdb && npm ci --no-audit --no-fund
+	touch $@
 
 $(BIN)/temporal:
 	@echo "building temporal CLI $(TEMPORAL_VERSION) into ./bin (once; a few minutes on a cold cache)"
