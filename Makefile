@@ -22,7 +22,7 @@ tools: $(BIN)/temporal $(BIN)/minio tools/duckdb/node_modules
 
 # DuckDB (from npm, binary included) reads archives in the tests, as an independent reader.
 tools/duckdb/node_modules: tools/duckdb/package.json tools/duckdb/package-lock.json
-	cd tools/duckdb && npm ci --no-audit --no-fund
+	cd tools/duckdb && npm install --no-audit --no-fund --no-save
 	touch $@
 
 $(BIN)/temporal:

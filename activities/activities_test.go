@@ -219,7 +219,7 @@ func readWithDuckDB(t *testing.T, store *archive.Store, path string, m archive.M
 	t.Helper()
 	script := filepath.Join(testservices.ModuleRoot(t), "tools", "duckdb", "query.mjs")
 	if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules")); err != nil {
-		t.Fatalf("DuckDB reader not installed: run `make tools` (npm ci in tools/duckdb)")
+		t.Fatalf("DuckDB reader not installed: run `make tools` (npm install in tools/duckdb)")
 	}
 	dir := t.TempDir()
 	query := func(sql string) []map[string]any {
