@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/mail"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -20,6 +22,8 @@ type Config struct {
 	Connections  map[string]Connection `yaml:"connections"`
 	Stores       map[string]Store      `yaml:"stores"`
 	DefaultStore string                `yaml:"default_store"`
+	// Notify says how owners are told about their retirements; empty means nobody is told.
+	Notify Notify `yaml:"notify"`
 }
 
 // Connection is a database profile.
@@ -56,6 +60,130 @@ type Store struct {
 	AccessKeyFile string `yaml:"access_key_file"`
 	SecretKeyEnv  string `yaml:"secret_key_env"`
 	SecretKeyFile string `yaml:"secret_key_file"`
+}
+
+// Notify is where owner notifications go (activities/notify). Secrets (the webhook URL,
+// which holds a token, and the SMTP password) come from env vars or files, like passwords.
+type Notify struct {
+	UIURL        string         `yaml:"ui_url"`        // base of links to a run in the Temporal UI, e.g. http://127.0.0.1:8233
+	ReminderDays int            `yaml:"reminder_days"` // remind owners this many days before the window ends; default 2
+	Webhook      *NotifyWebhook `yaml:"webhook"`       // Slack-compatible incoming webhook
+	SMTP         *NotifySMTP    `yaml:"smtp"`          // mail to the owners
+}
+
+// DefaultReminderDays is used when reminder_days is not set.
+const DefaultReminderDays = 2
+
+// Reminder is how many days before the end of the observation window owners are reminded.
+func (n Notify) Reminder() int {
+	if n.ReminderDays == 0 {
+		return DefaultReminderDays
+	}
+	return n.ReminderDays
+}
+
+// Enabled says whether any channel is configured.
+func (n Notify) Enabled() bool { return n.Webhook != nil || n.SMTP != nil }
+
+// NotifyWebhook is a Slack-compatible incoming webhook: its URL is a secret.
+type NotifyWebhook struct {
+	URLEnv  string        `yaml:"url_env"`
+	URLFile string        `yaml:"url_file"`
+	Timeout time.Duration `yaml:"timeout"` // per request; default 10s
+}
+
+// URL resolves the webhook URL from its env var or file.
+func (w NotifyWebhook) URL() (string, error) { return resolve("webhook url", w.URLEnv, w.URLFile) }
+
+// NotifySMTP is a mail relay. STARTTLS is used whenever the server offers it; AUTH PLAIN is
+// used when a user is set, and only over TLS (or to a relay on localhost).
+type NotifySMTP struct {
+	Host   string `yaml:"host"`
+	Port   int    `yaml:"port"` // default 587 (465 with tls: implicit)
+	From   string `yaml:"from"` // retire@example.com or "Retire <retire@example.com>"
+	User   string `yaml:"user"`
+	Secret `yaml:",inline"`
+	// Domain completes owner names without an @: alice -> alice@<domain>.
+	Domain  string        `yaml:"domain"`
+	CC      []string      `yaml:"cc"`      // also sent every notification, e.g. the DBA team's list
+	TLS     string        `yaml:"tls"`     // starttls (default: used when offered) or implicit (port 465)
+	CAFile  string        `yaml:"ca_file"` // PEM roots for the relay's certificate; default: the system's
+	Timeout time.Duration `yaml:"timeout"` // whole conversation; default 30s
+}
+
+// SMTP TLS modes.
+const (
+	SMTPStartTLS = "starttls"
+	SMTPImplicit = "implicit"
+)
+
+// Address is host:port with the defaults applied.
+func (s NotifySMTP) Address() string {
+	port := s.Port
+	if port == 0 {
+		port = 587
+		if s.TLS == SMTPImplicit {
+			port = 465
+		}
+	}
+	return fmt.Sprintf("%s:%d", s.Host, port)
+}
+
+func (n Notify) check() []error {
+	var errs []error
+	if n.UIURL != "" {
+		u, err := url.Parse(n.UIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("config: notify.ui_url %q is not an http(s) URL", n.UIURL))
+		}
+	}
+	if n.ReminderDays < 0 || n.ReminderDays > 34 {
+		errs = append(errs, fmt.Errorf("config: notify.reminder_days %d is outside 1..34", n.ReminderDays))
+	}
+	if w := n.Webhook; w != nil {
+		if (w.URLEnv == "") == (w.URLFile == "") {
+			errs = append(errs, errors.New("config: notify.webhook needs exactly one of url_env or url_file (the URL holds a token: it is never written in the file)"))
+		}
+		if w.Timeout < 0 {
+			errs = append(errs, errors.New("config: notify.webhook.timeout cannot be negative"))
+		}
+	}
+	if s := n.SMTP; s != nil {
+		if s.Host == "" || s.From == "" {
+			errs = append(errs, errors.New("config: notify.smtp: host and from are required"))
+		}
+		if s.From != "" {
+			if _, err := mail.ParseAddress(s.From); err != nil {
+				errs = append(errs, fmt.Errorf("config: notify.smtp.from %q is not a mail address: %v", s.From, err))
+			}
+		}
+		for _, cc := range s.CC {
+			if _, err := mail.ParseAddress(cc); err != nil {
+				errs = append(errs, fmt.Errorf("config: notify.smtp.cc %q is not a mail address: %v", cc, err))
+			}
+		}
+		if s.Port < 0 || s.Port > 65535 {
+			errs = append(errs, fmt.Errorf("config: notify.smtp.port %d is not a port", s.Port))
+		}
+		switch s.TLS {
+		case "", SMTPStartTLS, SMTPImplicit:
+		default:
+			errs = append(errs, fmt.Errorf("config: notify.smtp.tls %q: use %s or %s", s.TLS, SMTPStartTLS, SMTPImplicit))
+		}
+		if s.User != "" && s.PasswordEnv == "" && s.PasswordFile == "" {
+			errs = append(errs, errors.New("config: notify.smtp: user is set but neither password_env nor password_file"))
+		}
+		if s.User == "" && (s.PasswordEnv != "" || s.PasswordFile != "") {
+			errs = append(errs, errors.New("config: notify.smtp: a password is set but no user"))
+		}
+		if s.Domain != "" && strings.ContainsAny(s.Domain, "@ \t") {
+			errs = append(errs, fmt.Errorf("config: notify.smtp.domain %q is not a domain", s.Domain))
+		}
+		if s.Timeout < 0 {
+			errs = append(errs, errors.New("config: notify.smtp.timeout cannot be negative"))
+		}
+	}
+	return errs
 }
 
 // Load reads and checks a config file. Unknown keys are errors: a typo in a safety setting
@@ -112,6 +240,7 @@ func (c *Config) check() error {
 			c.DefaultStore = name
 		}
 	}
+	errs = append(errs, c.Notify.check()...)
 	return errors.Join(errs...)
 }
 
