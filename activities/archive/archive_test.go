@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -37,7 +38,7 @@ func testStore(t *testing.T) (*Store, testservices.MinIOServer) {
 	return s, srv
 }
 
-func export(t *testing.T, s *Store, src *fakeSource, opts ExportOptions) ExportResult {
+func export(t *testing.T, s *Store, src engine.Source, opts ExportOptions) ExportResult {
 	t.Helper()
 	res, err := Export(t.Context(), src, s, testPath, "shop", opts)
 	require.NoError(t, err)
@@ -137,7 +138,8 @@ func TestManifestJSON(t *testing.T) {
 		sort.Strings(ks)
 		return ks
 	}
-	require.Equal(t, []string{"created_at", "files", "format", "object", "source", "tables"}, keysOf(m))
+	require.Equal(t, []string{"created_at", "files", "format", "object", "source", "tables", "text_encoding"}, keysOf(m))
+	require.Equal(t, "utf-8", m["text_encoding"])
 	require.Equal(t, "retire-archive/v1", m["format"])
 	require.Equal(t, "shop", m["object"])
 	_, err := time.Parse(time.RFC3339Nano, m["created_at"].(string))
@@ -160,7 +162,11 @@ func TestManifestJSON(t *testing.T) {
 	require.EqualValues(t, bigRows, pay["rows"])
 	require.True(t, strings.HasPrefix(pay["checksum"].(string), "rowsum-sha256:"))
 	col := pay["columns"].([]any)[2].(map[string]any)
-	require.Equal(t, map[string]any{"name": "counter", "type": "bigint(20) unsigned", "kind": "uint64", "nullable": true}, col)
+	require.Equal(t, map[string]any{"name": "counter", "type": "bigint(20) unsigned", "kind": "uint64", "nullable": true, "encoding": "uint64"}, col)
+	fee := pay["columns"].([]any)[7].(map[string]any)
+	require.Equal(t, map[string]any{"name": "fee", "type": "decimal(12,2)", "kind": "decimal", "precision": 12.0, "scale": 2.0, "nullable": true, "encoding": "decimal(12,2)"}, fee)
+	price := pay["columns"].([]any)[6].(map[string]any)
+	require.Equal(t, "text", price["encoding"])
 	ddl := pay["ddl"].(map[string]any)
 	require.Equal(t, []string{"bytes", "key", "sha256"}, keysOf(ddl))
 	require.Equal(t, "schema/payment.sql", ddl["key"])
@@ -170,84 +176,134 @@ func TestManifestJSON(t *testing.T) {
 	require.EqualValues(t, bigRows, part["rows"])
 }
 
-// checkValues decodes a table's Parquet part with parquet-go directly and compares every
-// value with what the source gave.
+// checkValues reads a table back with ReadTable (the restore contract) and compares every
+// value with what the source gave, byte for byte; it also checks each part's Parquet
+// schema with parquet-go directly, and decodes the plain encodings independently.
 func checkValues(t *testing.T, s *Store, tbl *fakeTable, m Manifest) {
 	t.Helper()
 	i := slices.IndexFunc(m.Tables, func(r TableResult) bool { return r.Name == tbl.name })
 	require.GreaterOrEqual(t, i, 0, tbl.name)
-	data := get(t, s, testPath+m.Tables[i].Files[0].Key)
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	require.NoError(t, err)
-	require.EqualValues(t, tbl.n, f.NumRows())
-
-	var names [][]string
-	for _, c := range tbl.cols {
-		names = append(names, []string{c.Name})
-	}
-	require.Equal(t, names, f.Schema().Columns(), "columns keep the source's order")
-	for _, rg := range f.Metadata().RowGroups {
-		require.LessOrEqual(t, rg.NumRows, int64(rowGroupRows), "row groups are bounded")
-		for _, c := range rg.Columns {
-			require.Equal(t, format.Zstd, c.MetaData.Codec, "zstd")
-		}
-	}
-	for j, field := range f.Schema().Fields() {
-		require.True(t, field.Optional(), "every column is optional")
-		typ := field.Type()
-		switch tbl.cols[j].Kind {
-		case engine.KindInt64, engine.KindUint64:
-			require.Equal(t, parquet.Int64, typ.Kind())
-			want := map[engine.Kind]string{engine.KindInt64: "INT(64,true)", engine.KindUint64: "INT(64,false)"}
-			require.Equal(t, want[tbl.cols[j].Kind], typ.LogicalType().String())
-		case engine.KindFloat64:
-			require.Equal(t, parquet.Double, typ.Kind())
-		case engine.KindText:
-			require.Equal(t, parquet.ByteArray, typ.Kind())
-			require.Equal(t, "STRING", typ.LogicalType().String())
-		case engine.KindBytes:
-			require.Equal(t, parquet.ByteArray, typ.Kind())
-			require.Nil(t, typ.LogicalType())
-		}
-	}
-	if tbl.n > rowGroupRows {
-		require.Greater(t, len(f.RowGroups()), 1)
-	}
-
-	r := parquet.NewReader(bytes.NewReader(data))
-	defer r.Close()
-	rows := make([]parquet.Row, 1)
-	for n := 0; ; n++ {
-		c, err := r.ReadRows(rows)
-		if c == 0 {
-			require.ErrorIs(t, err, io.EOF)
-			require.Equal(t, tbl.n, n)
-			break
-		}
+	mt := m.Tables[i]
+	n := 0
+	require.NoError(t, ReadTable(t.Context(), s, testPath, mt, func(row [][]byte) error {
 		want := tbl.row(n)
-		for j, v := range rows[0] {
-			col := tbl.cols[j]
+		for j := range row {
 			if want[j] == nil {
-				require.True(t, v.IsNull(), "%s row %d %s: want NULL", tbl.name, n, col.Name)
+				require.Nil(t, row[j], "%s row %d %s: want NULL", tbl.name, n, tbl.cols[j].Name)
 				continue
 			}
-			require.False(t, v.IsNull(), "%s row %d %s: got NULL", tbl.name, n, col.Name)
-			var got string
-			switch col.Kind {
-			case engine.KindInt64:
-				got = strconv.FormatInt(v.Int64(), 10)
-			case engine.KindUint64:
-				got = strconv.FormatUint(v.Uint64(), 10)
-			case engine.KindFloat64:
-				f, err := strconv.ParseFloat(string(want[j]), 64)
-				require.NoError(t, err)
-				require.Equal(t, math.Float64bits(f), math.Float64bits(v.Double()), "%s row %d %s", tbl.name, n, col.Name)
-				continue
-			default:
-				require.Equal(t, want[j], v.ByteArray(), "%s row %d %s", tbl.name, n, col.Name)
-				continue
+			require.NotNil(t, row[j], "%s row %d %s: got NULL", tbl.name, n, tbl.cols[j].Name)
+			require.Equal(t, string(want[j]), string(row[j]), "%s row %d %s", tbl.name, n, tbl.cols[j].Name)
+		}
+		n++
+		return nil
+	}))
+	require.Equal(t, tbl.n, n)
+
+	first := 0
+	for _, part := range mt.Files {
+		data := get(t, s, testPath+part.Key)
+		f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+		require.NoError(t, err)
+		require.EqualValues(t, part.Rows, f.NumRows())
+
+		var names [][]string
+		for _, c := range tbl.cols {
+			names = append(names, []string{c.Name})
+		}
+		require.Equal(t, names, f.Schema().Columns(), "columns keep the source's order")
+		for _, rg := range f.Metadata().RowGroups {
+			require.LessOrEqual(t, rg.NumRows, int64(rowGroupRows), "row groups are bounded")
+			for _, c := range rg.Columns {
+				require.Equal(t, format.Zstd, c.MetaData.Codec, "zstd")
 			}
-			require.Equal(t, string(want[j]), got, "%s row %d %s", tbl.name, n, col.Name)
+		}
+		for j, field := range f.Schema().Fields() {
+			require.True(t, field.Optional(), "every column is optional")
+			checkParquetType(t, mt.Columns[j], field.Type())
+		}
+		if part.Rows > rowGroupRows {
+			require.Greater(t, len(f.RowGroups()), 1)
+		}
+
+		// Plain encodings decoded with parquet-go alone.
+		r := parquet.NewReader(bytes.NewReader(data))
+		rows := make([]parquet.Row, 1)
+		for k := first; ; k++ {
+			c, err := r.ReadRows(rows)
+			if c == 0 {
+				require.ErrorIs(t, err, io.EOF)
+				require.EqualValues(t, part.Rows, k-first)
+				first = k
+				break
+			}
+			want := tbl.row(k)
+			for j, v := range rows[0] {
+				if want[j] == nil {
+					require.True(t, v.IsNull())
+					continue
+				}
+				var got string
+				switch mt.Columns[j].Encoding {
+				case "int64":
+					got = strconv.FormatInt(v.Int64(), 10)
+				case "uint64":
+					got = strconv.FormatUint(v.Uint64(), 10)
+				case "double":
+					f, err := strconv.ParseFloat(string(want[j]), 64)
+					require.NoError(t, err)
+					require.Equal(t, math.Float64bits(f), math.Float64bits(v.Double()))
+					continue
+				case "text", "bytes":
+					got = string(v.ByteArray())
+				default:
+					continue
+				}
+				require.Equal(t, string(want[j]), got, "%s row %d %s", tbl.name, k, tbl.cols[j].Name)
+			}
+		}
+		r.Close()
+	}
+}
+
+// checkParquetType checks a column's Parquet physical and logical type against its
+// manifest encoding.
+func checkParquetType(t *testing.T, c Column, typ parquet.Type) {
+	t.Helper()
+	lt := ""
+	if l := typ.LogicalType(); l != nil {
+		lt = l.String()
+	}
+	switch c.Encoding {
+	case "int64":
+		require.Equal(t, parquet.Int64, typ.Kind(), c.Name)
+		require.Equal(t, "INT(64,true)", lt, c.Name)
+	case "uint64":
+		require.Equal(t, parquet.Int64, typ.Kind(), c.Name)
+		require.Equal(t, "INT(64,false)", lt, c.Name)
+	case "float":
+		require.Equal(t, parquet.Float, typ.Kind(), c.Name)
+		require.Empty(t, lt, c.Name)
+	case "double":
+		require.Equal(t, parquet.Double, typ.Kind(), c.Name)
+		require.Empty(t, lt, c.Name)
+	case "text":
+		require.Equal(t, parquet.ByteArray, typ.Kind(), c.Name)
+		require.Equal(t, "STRING", lt, c.Name)
+	case "bytes":
+		require.Equal(t, parquet.ByteArray, typ.Kind(), c.Name)
+		require.Empty(t, lt, c.Name)
+	default:
+		require.Equal(t, fmt.Sprintf("DECIMAL(%d,%d)", c.Precision, c.Scale), lt, c.Name)
+		require.Equal(t, "decimal"+lt[len("DECIMAL"):], c.Encoding)
+		switch {
+		case c.Precision <= 9:
+			require.Equal(t, parquet.Int32, typ.Kind(), c.Name)
+		case c.Precision <= 18:
+			require.Equal(t, parquet.Int64, typ.Kind(), c.Name)
+		default:
+			require.Equal(t, parquet.FixedLenByteArray, typ.Kind(), c.Name)
+			require.Equal(t, decimalBytes(c.Precision), typ.Length(), c.Name)
 		}
 	}
 }

@@ -6,65 +6,48 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-
-	"github.com/dataretire/retire/activities/engine"
-	"github.com/parquet-go/parquet-go"
+	"strings"
 )
 
 // checksumPrefix names the algorithm in the manifest, so that a future one can coexist.
 const checksumPrefix = "rowsum-sha256:"
 
 // RowSum is a table's content checksum: the SHA-256 of every row's canonical encoding,
-// added as four uint64 lanes with wrap-around. Addition makes it independent of row order,
-// so chunks exported in parallel (or a restore reading in another order) combine with Add.
-// It is computed from typed values, never from the Parquet bytes: export hashes what it
-// parsed, verify hashes what it decoded, and both go through AddRow.
+// added as four uint64 lanes with wrap-around. Addition makes it independent of row order
+// and of how the table was split, so chunks exported in parallel combine with Add, and
+// anyone holding the rows (a fresh scan of the source, a restore) can recompute it.
+//
+// It is computed from the exact source values (engine.Rows), never from Parquet bytes:
+// export adds the values the source yielded, verify adds the values ReadTable rebuilds
+// from the Parquet, so equal sums prove the archive gives back what was exported.
 type RowSum struct {
 	lanes [4]uint64
 	buf   []byte
 }
 
-// AddRow adds one row. kinds[i] is the kind of column i; row holds one value per column,
-// as written to or read from Parquet (Value.Column() is the column index).
+// AddRow adds one row of exact source values (nil is NULL).
 //
-// Encoding, per column: 1 byte 0 (NULL) or 1, then for ints the 8 bytes big-endian, for
-// floats the 8 bytes of the IEEE-754 bits big-endian, for text and bytes a 4-byte
-// big-endian length and the bytes.
-func (s *RowSum) AddRow(kinds []engine.Kind, row parquet.Row) error {
-	if len(row) != len(kinds) {
-		return fmt.Errorf("row has %d values, table has %d columns", len(row), len(kinds))
-	}
+// Encoding, per value: 1 byte 0 (NULL) or 1, then for a non-NULL value its length as 4
+// bytes big-endian and its bytes.
+func (s *RowSum) AddRow(row [][]byte) error {
 	b := s.buf[:0]
 	for i, v := range row {
-		if v.Column() != i {
-			return fmt.Errorf("row value %d belongs to column %d", i, v.Column())
-		}
-		if v.IsNull() {
+		if v == nil {
 			b = append(b, 0)
 			continue
 		}
-		b = append(b, 1)
-		switch kinds[i] {
-		case engine.KindInt64, engine.KindUint64:
-			b = binary.BigEndian.AppendUint64(b, v.Uint64())
-		case engine.KindFloat64:
-			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v.Double()))
-		case engine.KindText, engine.KindBytes:
-			data := v.ByteArray()
-			if uint64(len(data)) > math.MaxUint32 {
-				return fmt.Errorf("column %d: value of %d bytes is too large", i, len(data))
-			}
-			b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
-			b = append(b, data...)
-		default:
-			return fmt.Errorf("column %d: unknown kind %q", i, kinds[i])
+		if uint64(len(v)) > math.MaxUint32 {
+			return fmt.Errorf("column %d: value of %d bytes is too large", i, len(v))
 		}
+		b = append(b, 1, byte(len(v)>>24), byte(len(v)>>16), byte(len(v)>>8), byte(len(v)))
+		b = append(b, v...)
 	}
 	s.buf = b
 	sum := sha256.Sum256(b)
-	for i := range s.lanes {
-		s.lanes[i] += binary.BigEndian.Uint64(sum[8*i:])
-	}
+	s.lanes[0] += binary.BigEndian.Uint64(sum[0:])
+	s.lanes[1] += binary.BigEndian.Uint64(sum[8:])
+	s.lanes[2] += binary.BigEndian.Uint64(sum[16:])
+	s.lanes[3] += binary.BigEndian.Uint64(sum[24:])
 	return nil
 }
 
@@ -82,4 +65,18 @@ func (s *RowSum) String() string {
 		binary.BigEndian.PutUint64(out[8*i:], l)
 	}
 	return checksumPrefix + hex.EncodeToString(out[:])
+}
+
+// ParseRowSum reads the manifest form back.
+func ParseRowSum(text string) (RowSum, error) {
+	var s RowSum
+	h, ok := strings.CutPrefix(text, checksumPrefix)
+	raw, err := hex.DecodeString(h)
+	if !ok || err != nil || len(raw) != 32 {
+		return s, fmt.Errorf("checksum %q is not %s and 64 hex digits", text, checksumPrefix)
+	}
+	for i := range s.lanes {
+		s.lanes[i] = binary.BigEndian.Uint64(raw[8*i:])
+	}
+	return s, nil
 }

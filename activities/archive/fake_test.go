@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dataretire/retire/activities/engine"
@@ -100,13 +101,14 @@ func (s *fakeSource) Close() error { return nil }
 type fakeRows struct {
 	t       *fakeTable
 	i       int
+	end     int // 0: the table's end
 	scratch []byte
 }
 
 func (r *fakeRows) Columns() []engine.Column { return r.t.cols }
 
 func (r *fakeRows) Next(dst [][]byte) bool {
-	if r.i >= r.t.n {
+	if r.i >= r.t.n || (r.end > 0 && r.i >= r.end) {
 		return false
 	}
 	for i := range r.scratch {
@@ -168,6 +170,10 @@ func testSource() *fakeSource {
 			{Name: "note", Type: "varchar(255)", Kind: engine.KindText, Nullable: true},
 			{Name: "raw", Type: "varbinary(16)", Kind: engine.KindBytes, Nullable: true},
 			{Name: "price, \"odd\" col", Type: "decimal(65,30)", Kind: engine.KindText, Nullable: true},
+			{Name: "fee", Type: "decimal(12,2)", Kind: engine.KindDecimal, Precision: 12, Scale: 2, Nullable: true},
+			{Name: "big_fee", Type: "decimal(30,4)", Kind: engine.KindDecimal, Precision: 30, Scale: 4, Nullable: true},
+			{Name: "ratio", Type: "float", Kind: engine.KindFloat32, Nullable: true},
+			{Name: "tiny", Type: "decimal(3,1)", Kind: engine.KindDecimal, Precision: 3, Scale: 1, Nullable: true},
 		},
 		n:   bigRows,
 		row: bigRow,
@@ -176,7 +182,7 @@ func testSource() *fakeSource {
 }
 
 func bigRow(i int) [][]byte {
-	row := make([][]byte, 7)
+	row := make([][]byte, 11)
 	row[0] = []byte(strconv.Itoa(i + 1))
 	switch {
 	case i == 0:
@@ -197,7 +203,7 @@ func bigRow(i int) [][]byte {
 	case 1:
 		row[3] = []byte("-0")
 	case 2:
-		row[3] = []byte("1.7976931348623157e308")
+		row[3] = []byte("1.7976931348623157e+308")
 	case 3:
 		row[3] = []byte("5e-324")
 	default:
@@ -220,5 +226,120 @@ func bigRow(i int) [][]byte {
 	if i%17 != 0 {
 		row[6] = []byte(fmt.Sprintf("%d.%030d", i, i))
 	}
+	switch {
+	case i == 0:
+		row[7] = []byte("9999999999.99")
+	case i == 1:
+		row[7] = []byte("-9999999999.99")
+	case i%19 != 0:
+		row[7] = []byte(decimalText(int64(i*37)-1_000_000, 2))
+	}
+	switch {
+	case i == 0:
+		row[8] = []byte("99999999999999999999999999.9999")
+	case i == 1:
+		row[8] = []byte("-99999999999999999999999999.9999")
+	case i%23 != 0:
+		row[8] = []byte(decimalText(int64(i)*1_000_003-7_000_000_000, 4))
+	}
+	if i%29 != 0 {
+		row[9] = []byte(strconv.FormatFloat(float64(float32(i)/3), 'g', -1, 32))
+	}
+	if i%31 != 0 {
+		row[10] = []byte(decimalText(int64(i%1999)-999, 1))
+	}
 	return row
+}
+
+// decimalText prints n/10^scale as MySQL prints a DECIMAL of that scale.
+func decimalText(n int64, scale int) string {
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	s := strconv.FormatInt(n, 10)
+	for len(s) <= scale {
+		s = "0" + s
+	}
+	if scale > 0 {
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// chunkedSource is a fakeSource that also splits tables (engine.Chunker): a chunk is a
+// range of row numbers, so tests see exactly which rows each chunk holds.
+type chunkedSource struct {
+	*fakeSource
+	mu        sync.Mutex
+	chunkScan map[string]int // "table#index" -> scans
+	// failScan, when set, can make ScanChunk fail for a chunk.
+	failScan func(table string, c engine.Chunk) error
+}
+
+var _ engine.Chunker = (*chunkedSource)(nil)
+
+func (s *chunkedSource) Chunks(ctx context.Context, name string, target int64) ([]engine.Chunk, error) {
+	t, err := s.table(name)
+	if err != nil {
+		return nil, err
+	}
+	if int64(t.n) <= target {
+		return []engine.Chunk{{Index: 0}}, nil
+	}
+	var out []engine.Chunk
+	for lo := 0; lo < t.n; lo += int(target) {
+		c := engine.Chunk{Index: len(out), Key: []string{"#row"}}
+		if lo > 0 {
+			c.Lower = []string{strconv.Itoa(lo)}
+		}
+		if hi := lo + int(target); hi < t.n {
+			c.Upper = []string{strconv.Itoa(hi)}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (s *chunkedSource) ScanChunk(ctx context.Context, name string, c engine.Chunk) (engine.Rows, error) {
+	t, err := s.table(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.failScan != nil {
+		if err := s.failScan(name, c); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	if s.chunkScan == nil {
+		s.chunkScan = map[string]int{}
+	}
+	s.chunkScan[fmt.Sprintf("%s#%d", name, c.Index)]++
+	s.mu.Unlock()
+	lo, hi := 0, t.n
+	if c.Lower != nil {
+		lo, _ = strconv.Atoi(c.Lower[0])
+	}
+	if c.Upper != nil {
+		hi, _ = strconv.Atoi(c.Upper[0])
+	}
+	return &fakeRows{t: t, i: lo, end: hi}, nil
+}
+
+func (s *chunkedSource) scannedChunks(name string) map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int]int{}
+	for k, v := range s.chunkScan {
+		var i int
+		if table, idx, ok := strings.Cut(k, "#"); ok && table == name {
+			i, _ = strconv.Atoi(idx)
+			out[i] = v
+		}
+	}
+	return out
 }

@@ -7,7 +7,43 @@
 //	manifest.json                      written last: no manifest, no archive
 //	schema/<table>.sql                 CREATE TABLE as the server printed it
 //	schema/views.sql, routines.sql, triggers.sql, events.sql, grants.sql
-//	data/<table>/part-00000.parquet    zstd Parquet, one optional column per source column
+//	data/<table>/part-00000.parquet    zstd Parquet, one optional column per source column;
+//	data/<table>/part-00001.parquet    one part per chunk (primary-key range) of the table,
+//	data/<table>/part-00001-001.parquet  and more parts of a chunk past maxPartBytes
+//
+// # Values
+//
+// Every value is kept exactly: what ReadTable gives back is, byte for byte, what the
+// source's engine.Rows yielded at export (see engine.Kind for the notation of each kind).
+// A column's manifest entry has its original type text and its Encoding, how its values
+// are stored in Parquet:
+//
+//	encoding        Parquet                                    source kinds
+//	int64           INT64, INT(64, signed)                     KindInt64
+//	uint64          INT64, INT(64, unsigned)                   KindUint64
+//	float           FLOAT                                      KindFloat32
+//	double          DOUBLE                                     KindFloat64
+//	decimal(p,s)    DECIMAL(p,s) on INT32 (p <= 9), INT64       KindDecimal, p <= 38
+//	                (p <= 18) or FIXED_LEN_BYTE_ARRAY (p <= 38)
+//	text            BYTE_ARRAY, STRING (UTF-8)                 KindText; KindDecimal, p > 38
+//	bytes           BYTE_ARRAY                                 KindBytes
+//
+// Typed encodings are chosen only where the text can be rebuilt exactly from the typed
+// value; Export checks it for every value and fails rather than store one it could not
+// give back. Dates, datetimes, timestamps, times and years stay the server's exact text
+// (String): MySQL allows zero and partial dates ('0000-00-00', '2020-00-15'), times beyond
+// 24 hours and negative ones, which no Parquet date or time type can hold, and a column
+// has one physical type for all its values. Text is always UTF-8 (the MySQL source reads
+// through a utf8mb4 connection, so a latin1 'é' arrives as U+00E9); Manifest.TextEncoding
+// says so. Decimal columns with FIXED_LEN_BYTE_ARRAY carry no min/max statistics:
+// parquet-go would order them as unsigned bytes, and a reader pruning on wrong statistics
+// returns wrong answers.
+//
+// # Checksums
+//
+// A table's content checksum is a RowSum (checksum.go) of the exact source values, added
+// up over its chunks. Verify recomputes it from the values ReadTable decodes, so a pass
+// proves that a restore reads back exactly what was exported.
 package archive
 
 import (
@@ -22,6 +58,9 @@ import (
 // FormatV1 is the manifest's format field.
 const FormatV1 = "retire-archive/v1"
 
+// TextUTF8 is Manifest.TextEncoding: every text value is UTF-8.
+const TextUTF8 = "utf-8"
+
 // ManifestName is the manifest's key under the archive path.
 const ManifestName = "manifest.json"
 
@@ -35,7 +74,9 @@ type Manifest struct {
 	CreatedAt time.Time         `json:"created_at"`
 	Source    engine.SourceInfo `json:"source"`
 	Object    string            `json:"object"`
-	Tables    []TableResult     `json:"tables"`
+	// TextEncoding is the character encoding of every text value: "utf-8".
+	TextEncoding string        `json:"text_encoding"`
+	Tables       []TableResult `json:"tables"`
 	// Files are the object-level DDL files (schema/views.sql ...).
 	Files []File `json:"files"`
 }
@@ -43,13 +84,45 @@ type Manifest struct {
 // TableResult is one table of the manifest; ExportOptions.Done carries these between
 // attempts.
 type TableResult struct {
-	Name    string          `json:"name"`
-	Columns []engine.Column `json:"columns"`
-	Rows    int64           `json:"rows"`
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+	Rows    int64    `json:"rows"`
 	// Checksum is the RowSum of every row, "rowsum-sha256:<hex>".
-	Checksum string     `json:"checksum"`
-	DDL      File       `json:"ddl"`
-	Files    []DataFile `json:"files"`
+	Checksum string `json:"checksum"`
+	DDL      File   `json:"ddl"`
+	// Files are the Parquet parts, in chunk (key) order.
+	Files []DataFile `json:"files"`
+}
+
+// Column is a manifest column: the source's declaration (name, original type text, kind,
+// nullability, generated) and how the archive stores it.
+type Column struct {
+	engine.Column
+	// Encoding is the Parquet encoding of the values: int64, uint64, float, double,
+	// decimal(p,s), text or bytes (see the package documentation).
+	Encoding string `json:"encoding"`
+}
+
+// EngineColumns are the source declarations of cols, e.g. for an engine.Loader.
+func EngineColumns(cols []Column) []engine.Column {
+	out := make([]engine.Column, len(cols))
+	for i, c := range cols {
+		out[i] = c.Column
+	}
+	return out
+}
+
+// ChunkResult is one exported chunk of a table that is not finished yet. A retry given it
+// in ExportOptions.DoneChunks keeps the chunk's files, provided the table still splits
+// into the same chunk and the files are still in the store with their recorded sizes.
+type ChunkResult struct {
+	Table string       `json:"table"`
+	Chunk engine.Chunk `json:"chunk"`
+	Rows  int64        `json:"rows"`
+	// Checksum is the RowSum of the chunk's rows; a table's is the sum of its chunks'.
+	Checksum string `json:"checksum"`
+	// Files are the chunk's parts, usually one.
+	Files []DataFile `json:"files"`
 }
 
 // File is a stored file and what it must hash to. Key is relative to the archive path.
@@ -109,8 +182,13 @@ func tableDDLKey(table string) string {
 	return "schema/" + name + ".sql"
 }
 
-func partKey(table string, part int) string {
-	return fmt.Sprintf("data/%s/part-%05d.parquet", keyName(table), part)
+// partKey is data/<table>/part-CCCCC.parquet for the first part of chunk CCCCC, and
+// part-CCCCC-PPP.parquet for the next ones (a chunk larger than maxPartBytes).
+func partKey(table string, chunk, part int) string {
+	if part == 0 {
+		return fmt.Sprintf("data/%s/part-%05d.parquet", keyName(table), chunk)
+	}
+	return fmt.Sprintf("data/%s/part-%05d-%03d.parquet", keyName(table), chunk, part)
 }
 
 // keyName makes a table name safe as one key segment. MySQL allows almost any character in

@@ -7,16 +7,14 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/dataretire/retire/activities/engine"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 const (
 	// A row group is buffered (compressed) in memory until it is flushed; these bound it so
 	// memory does not grow with the table.
 	rowGroupRows  = 64 << 10
-	rowGroupBytes = 64 << 20
+	rowGroupBytes = 32 << 20
 	// batchRows/batchBytes bound one WriteRows call (and the copies of values it holds).
 	batchRows  = 1024
 	batchBytes = 4 << 20
@@ -37,92 +35,98 @@ func (g orderedGroup) Fields() []parquet.Field {
 	return fields
 }
 
-// parquetSchema maps source columns to Parquet, every column optional so NULL survives.
-func parquetSchema(name string, cols []engine.Column) (*parquet.Schema, error) {
+// parquetSchema maps manifest columns to Parquet, every column optional so NULL survives.
+func parquetSchema(name string, cols []Column) (*parquet.Schema, []codec, error) {
 	if len(cols) == 0 {
-		return nil, errors.New("table has no columns")
+		return nil, nil, errors.New("table has no columns")
+	}
+	codecs, err := codecsOf(cols)
+	if err != nil {
+		return nil, nil, err
 	}
 	g := orderedGroup{Group: parquet.Group{}, order: map[string]int{}}
 	for i, c := range cols {
 		if _, dup := g.Group[c.Name]; dup {
-			return nil, fmt.Errorf("column %q appears twice", c.Name)
+			return nil, nil, fmt.Errorf("column %q appears twice", c.Name)
 		}
-		var leaf parquet.Node
-		switch c.Kind {
-		case engine.KindInt64:
-			leaf = parquet.Int(64)
-		case engine.KindUint64:
-			leaf = parquet.Uint(64)
-		case engine.KindFloat64:
-			leaf = parquet.Leaf(parquet.DoubleType)
-		case engine.KindText:
-			leaf = parquet.String()
-		case engine.KindBytes:
-			leaf = parquet.Leaf(parquet.ByteArrayType)
-		default:
-			return nil, fmt.Errorf("column %q: unknown kind %q", c.Name, c.Kind)
-		}
-		g.Group[c.Name] = parquet.Optional(leaf)
+		g.Group[c.Name] = parquet.Optional(codecs[i].node())
 		g.order[c.Name] = i
 	}
-	return parquet.NewSchema(name, g), nil
+	return parquet.NewSchema(name, g), codecs, nil
 }
 
-func kindsOf(cols []engine.Column) []engine.Kind {
-	kinds := make([]engine.Kind, len(cols))
-	for i, c := range cols {
-		kinds[i] = c.Kind
-	}
-	return kinds
-}
-
-// partWriter turns server text rows into Parquet rows, feeding the content checksum with
-// exactly the typed values it writes.
+// partWriter turns exact source rows into Parquet rows, feeding the content checksum with
+// exactly the values it was given.
 type partWriter struct {
-	w     *parquet.Writer
-	cols  []engine.Column
-	kinds []engine.Kind
-	sum   RowSum
-	rows  int64
+	w      *parquet.Writer
+	cols   []Column
+	codecs []codec
+	sum    RowSum
+	rows   int64 // rows handed to the Parquet writer
+	seen   int64 // rows given to Write
 
 	batch      []parquet.Row
-	arena      []byte // copies of text/bytes values: the source reuses its buffers
+	arena      []byte // copies of values: the source reuses its buffers
 	groupRows  int
 	groupBytes int
 }
 
-func newPartWriter(out io.Writer, table string, cols []engine.Column) (*partWriter, error) {
-	schema, err := parquetSchema(table, cols)
+func newPartWriter(out io.Writer, table string, cols []Column) (*partWriter, error) {
+	schema, codecs, err := parquetSchema(table, cols)
 	if err != nil {
 		return nil, err
 	}
-	w := parquet.NewWriter(out, schema,
-		// Fastest level: the export is CPU-bound. Measured on sysbench data (make bench): 7.5 s
-		// and 729 MB against 11.4 s and 369 MB at the default level for 921 MiB of InnoDB.
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+	opts := []parquet.WriterOption{
+		// Fastest level, literals entropy-coded (see zstdCodec): the export is CPU-bound.
+		parquet.Compression(partCodec),
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
 		parquet.CreatedBy("retire", FormatV1, ""),
-	)
-	return &partWriter{w: w, cols: cols, kinds: kindsOf(cols)}, nil
+	}
+	for i, c := range codecs {
+		if c.kind == cDecimalFixed {
+			// parquet-go orders FIXED_LEN_BYTE_ARRAY as unsigned bytes: its min/max of a
+			// signed decimal would be wrong, and readers prune row groups on them.
+			opts = append(opts, parquet.SkipPageBounds(cols[i].Name))
+		}
+	}
+	w := parquet.NewWriter(out, append([]parquet.WriterOption{schema}, opts...)...)
+	return &partWriter{w: w, cols: cols, codecs: codecs}, nil
 }
 
-// Write adds one row of server values (nil is NULL). Values are copied.
+// Write adds one row of exact source values (nil is NULL). Values are copied.
 func (pw *partWriter) Write(vals [][]byte) error {
 	if len(vals) != len(pw.cols) {
 		return fmt.Errorf("row has %d values, table has %d columns", len(vals), len(pw.cols))
 	}
+	pw.seen++
 	var row parquet.Row
 	if n := len(pw.batch); n < cap(pw.batch) {
 		row = pw.batch[:n+1][n][:0]
 	}
 	size := 0
 	for i, b := range vals {
-		v, err := pw.value(i, b)
-		if err != nil {
-			return fmt.Errorf("row %d: %w", pw.rows+int64(len(pw.batch))+1, err)
+		if b == nil {
+			row = append(row, parquet.NullValue().Level(0, 0, i))
+			continue
 		}
-		row = append(row, v)
+		var v parquet.Value
+		switch pw.codecs[i].kind {
+		case cText, cBytes:
+			start := len(pw.arena)
+			pw.arena = append(pw.arena, b...)
+			// Full slice expression: a later append to the arena must never write into this value.
+			v = parquet.ByteArrayValue(pw.arena[start:len(pw.arena):len(pw.arena)])
+		default:
+			var err error
+			if v, pw.arena, err = pw.codecs[i].encode(b, pw.arena); err != nil {
+				return pw.valueError(i, b, err)
+			}
+		}
+		row = append(row, v.Level(0, 1, i))
 		size += len(b) + 8
+	}
+	if err := pw.sum.AddRow(vals); err != nil {
+		return fmt.Errorf("row %d: %w", pw.seen, err)
 	}
 	pw.batch = append(pw.batch, row)
 	pw.groupBytes += size
@@ -132,56 +136,22 @@ func (pw *partWriter) Write(vals [][]byte) error {
 	return nil
 }
 
-func (pw *partWriter) value(i int, b []byte) (parquet.Value, error) {
-	if b == nil {
-		return parquet.NullValue().Level(0, 0, i), nil
-	}
-	var v parquet.Value
-	switch pw.kinds[i] {
-	case engine.KindInt64:
-		n, err := strconv.ParseInt(string(b), 10, 64)
-		if err != nil {
-			return v, pw.parseError(i, b, err)
-		}
-		v = parquet.Int64Value(n)
-	case engine.KindUint64:
-		n, err := strconv.ParseUint(string(b), 10, 64)
-		if err != nil {
-			return v, pw.parseError(i, b, err)
-		}
-		v = parquet.Int64Value(int64(n)) // same bits; the Uint(64) logical type reads them back unsigned
-	case engine.KindFloat64:
-		f, err := strconv.ParseFloat(string(b), 64)
-		if err != nil {
-			return v, pw.parseError(i, b, err)
-		}
-		v = parquet.DoubleValue(f)
-	default:
-		start := len(pw.arena)
-		pw.arena = append(pw.arena, b...)
-		// Full slice expression: a later append to the arena must never write into this value.
-		v = parquet.ByteArrayValue(pw.arena[start:len(pw.arena):len(pw.arena)])
-	}
-	return v.Level(0, 1, i), nil
-}
-
-func (pw *partWriter) parseError(i int, b []byte, err error) error {
+func (pw *partWriter) valueError(i int, b []byte, err error) error {
 	s := string(b)
 	if len(s) > 40 {
 		s = s[:40] + "..."
 	}
-	if errors.Is(err, strconv.ErrRange) {
-		return fmt.Errorf("column %s (%s): %q is out of range for %s", pw.cols[i].Name, pw.cols[i].Type, s, pw.kinds[i])
+	c := pw.cols[i]
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return fmt.Errorf("row %d: column %s (%s): %q is out of range for %s", pw.seen, c.Name, c.Type, s, c.Encoding)
+	case errors.Is(err, errNotExact):
+		return fmt.Errorf("row %d: column %s (%s): %q is not in the canonical %s notation and %v", pw.seen, c.Name, c.Type, s, c.Kind, err)
 	}
-	return fmt.Errorf("column %s (%s): %q is not a valid %s", pw.cols[i].Name, pw.cols[i].Type, s, pw.kinds[i])
+	return fmt.Errorf("row %d: column %s (%s): %q is not a valid %s", pw.seen, c.Name, c.Type, s, c.Kind)
 }
 
 func (pw *partWriter) flushBatch() error {
-	for _, row := range pw.batch {
-		if err := pw.sum.AddRow(pw.kinds, row); err != nil {
-			return err
-		}
-	}
 	if _, err := pw.w.WriteRows(pw.batch); err != nil {
 		return err
 	}
@@ -197,7 +167,7 @@ func (pw *partWriter) flushBatch() error {
 	return nil
 }
 
-// Close writes what is buffered and the footer. Rows counts the rows written.
+// Close writes what is buffered and the footer.
 func (pw *partWriter) Close() error {
 	if err := pw.flushBatch(); err != nil {
 		return err
@@ -205,33 +175,78 @@ func (pw *partWriter) Close() error {
 	return pw.w.Close()
 }
 
-// readPart decodes every row of a Parquet part, checking its schema against the manifest
-// columns, and calls fn with each row (valid only during the call). A malformed file is
-// reported as an error, never a panic: parquet-go may panic on corrupt input.
-func readPart(r io.ReaderAt, size int64, table string, cols []engine.Column, fn func(parquet.Row) error) (rows int64, err error) {
+// decodePart decodes every row of a Parquet part back to exact source values, checking
+// its schema against the manifest columns, adds them to sum and calls fn (if not nil) with
+// each row (valid only during the call). A malformed file is an error, never a panic:
+// parquet-go may panic on corrupt input.
+func decodePart(r io.ReaderAt, size int64, table string, cols []Column, sum *RowSum, fn func([][]byte) error) (rows int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("unreadable Parquet: %v", p)
 		}
 	}()
+	want, codecs, err := parquetSchema(table, cols)
+	if err != nil {
+		return 0, err
+	}
 	f, err := parquet.OpenFile(r, size)
 	if err != nil {
 		return 0, fmt.Errorf("unreadable Parquet: %w", err)
-	}
-	want, err := parquetSchema(table, cols)
-	if err != nil {
-		return 0, err
 	}
 	if !parquet.EqualNodes(want, f.Schema()) {
 		return 0, fmt.Errorf("Parquet schema does not match the manifest columns")
 	}
 	buf := make([]parquet.Row, 256)
+	out := make([][]byte, len(cols))
+	var text []byte
 	for _, rg := range f.RowGroups() {
-		n, err := readRowGroup(rg, buf, fn)
-		rows += n
-		if err != nil {
-			return rows, err
+		rr := rg.Rows()
+		for {
+			n, rerr := rr.ReadRows(buf)
+			for _, row := range buf[:n] {
+				if len(row) != len(cols) {
+					rr.Close()
+					return rows, fmt.Errorf("row has %d values, table has %d columns", len(row), len(cols))
+				}
+				text = text[:0]
+				for i, v := range row {
+					if v.IsNull() {
+						out[i] = nil
+						continue
+					}
+					if !codecs[i].valid(v) {
+						rr.Close()
+						return rows, fmt.Errorf("column %s: value does not fit %s", cols[i].Name, cols[i].Encoding)
+					}
+					start := len(text)
+					var typed bool
+					if text, typed = codecs[i].render(text, v); typed {
+						out[i] = text[start:len(text):len(text)]
+					} else if out[i] = v.ByteArray(); out[i] == nil {
+						out[i] = []byte{} // an empty value, not NULL
+					}
+				}
+				if err := sum.AddRow(out); err != nil {
+					rr.Close()
+					return rows, err
+				}
+				if fn != nil {
+					if err := fn(out); err != nil {
+						rr.Close()
+						return rows, &fnError{err}
+					}
+				}
+				rows++
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				rr.Close()
+				return rows, fmt.Errorf("unreadable Parquet: %w", rerr)
+			}
 		}
+		rr.Close()
 	}
 	if rows != f.NumRows() {
 		return rows, fmt.Errorf("decoded %d rows, file footer says %d", rows, f.NumRows())
@@ -239,23 +254,8 @@ func readPart(r io.ReaderAt, size int64, table string, cols []engine.Column, fn 
 	return rows, nil
 }
 
-func readRowGroup(rg parquet.RowGroup, buf []parquet.Row, fn func(parquet.Row) error) (int64, error) {
-	rr := rg.Rows()
-	defer rr.Close()
-	var rows int64
-	for {
-		n, err := rr.ReadRows(buf)
-		for _, row := range buf[:n] {
-			if ferr := fn(row); ferr != nil {
-				return rows, ferr
-			}
-			rows++
-		}
-		if err == io.EOF {
-			return rows, nil
-		}
-		if err != nil {
-			return rows, fmt.Errorf("unreadable Parquet: %w", err)
-		}
-	}
-}
+// fnError carries an error of decodePart's callback, to tell it from damage.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+func (e *fnError) Unwrap() error { return e.err }

@@ -69,7 +69,7 @@ func Restore(ctx context.Context, store *Store, at string, loader engine.Loader,
 		if err := loader.RunScript(ctx, into, string(ddl)); err != nil {
 			return res, err
 		}
-		n, err := loader.LoadTable(ctx, into, t.Name, t.Columns, func(yield func([][]byte) error) error {
+		n, err := loader.LoadTable(ctx, into, t.Name, EngineColumns(t.Columns), func(yield func([][]byte) error) error {
 			return ReadTable(ctx, store, at, t, yield)
 		})
 		if err != nil {

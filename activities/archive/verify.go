@@ -8,10 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-
-	"github.com/dataretire/retire/activities/engine"
-	"github.com/parquet-go/parquet-go"
 )
 
 var (
@@ -77,11 +73,11 @@ func readManifest(ctx context.Context, store *Store, path string) (Manifest, str
 }
 
 // Verify reads the whole archive back: every file's size and SHA-256, every Parquet part's
-// schema and row count, and each table's content checksum recomputed from the decoded
-// values. Parts are downloaded to a temporary file one at a time (Parquet needs random
-// access; one download serves both the hash and the decoding).
-func Verify(ctx context.Context, store *Store, path string) (Verification, error) {
-	var v Verification
+// schema and row count, and each table's content checksum recomputed from the values
+// ReadTable decodes (the very code a restore reads through). Parts are downloaded to a
+// temporary file one at a time (Parquet needs random access; one download serves both
+// the hash and the decoding).
+func Verify(ctx context.Context, store *Store, path string) (v Verification, err error) {
 	m, sum, size, err := readManifest(ctx, store, path)
 	if errors.Is(err, ErrNoManifest) || errors.Is(err, ErrBadManifest) {
 		v.Problems = append(v.Problems, err.Error())
@@ -92,19 +88,20 @@ func Verify(ctx context.Context, store *Store, path string) (Verification, error
 	}
 	p, _ := archivePath(path)
 	v.ManifestSHA256 = sum
-	v.Files, v.Bytes = 1, size
+	tr := &tableReader{ctx: ctx, store: store, p: p, files: 1, bytes: size, problem: func(msg string) { v.Problems = append(v.Problems, msg) }}
+	defer func() { v.Files, v.Bytes = tr.files, tr.bytes }()
 
 	for _, f := range m.Files {
-		if err := v.checkFile(ctx, store, p, f); err != nil {
+		if err := tr.checkFile(f); err != nil {
 			return v, err
 		}
 	}
 	for _, t := range m.Tables {
 		v.Tables++
-		if err := v.checkFile(ctx, store, p, t.DDL); err != nil {
+		if err := tr.checkFile(t.DDL); err != nil {
 			return v, err
 		}
-		if err := v.checkTable(ctx, store, p, t); err != nil {
+		if err := v.checkTable(tr, t); err != nil {
 			return v, err
 		}
 	}
@@ -117,66 +114,34 @@ func (v *Verification) problem(format string, args ...any) {
 }
 
 // checkFile re-reads a small file and compares its size and SHA-256.
-func (v *Verification) checkFile(ctx context.Context, store *Store, p string, f File) error {
-	_, err := v.fetch(ctx, store, p, f.Key, f.Bytes, f.SHA256, io.Discard)
+func (tr *tableReader) checkFile(f File) error {
+	err := tr.fetch(f.Key, f.Bytes, f.SHA256, io.Discard)
+	var d *damage
+	if errors.As(err, &d) {
+		tr.problem(d.msg)
+		return nil
+	}
 	return err
 }
 
-// fetch copies key to w while hashing it; it records a problem and returns false when the
-// object is missing or differs from what the manifest says.
-func (v *Verification) fetch(ctx context.Context, store *Store, p, key string, size int64, sha string, w io.Writer) (bool, error) {
-	if checkKey(key) != nil {
-		v.problem("%s: invalid key in manifest", key)
-		return false, nil
-	}
-	r, err := store.Get(ctx, p+key)
-	if errors.Is(err, ErrNotFound) {
-		v.problem("%s: missing (listed in the manifest, not in the store)", key)
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(h, w), r)
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", p+key, err)
-	}
-	v.Files++
-	v.Bytes += n
-	switch {
-	case n != size:
-		v.problem("%s: %d bytes, manifest says %d (archive corrupted?)", key, n, size)
-		return false, nil
-	case hex.EncodeToString(h.Sum(nil)) != sha:
-		v.problem("%s: sha256 mismatch (archive corrupted?)", key)
-		return false, nil
-	}
-	return true, nil
-}
-
-// checkTable checks every part of a table, then the table's row count and checksum.
-func (v *Verification) checkTable(ctx context.Context, store *Store, p string, t TableResult) error {
+// checkTable reads every part of a table back, then checks the table's row count and
+// content checksum.
+func (v *Verification) checkTable(tr *tableReader, t TableResult) error {
 	if len(t.Files) == 0 {
 		v.problem("table %s: no data files in the manifest", t.Name)
 		return nil
 	}
-	kinds := kindsOf(t.Columns)
-	var sum RowSum
-	var rows, listed int64
-	intact := true
+	var listed int64
 	for _, f := range t.Files {
 		listed += f.Rows
-		n, ok, err := v.checkPart(ctx, store, p, t, f, kinds, &sum)
-		if err != nil {
-			return err
-		}
-		rows += n
-		intact = intact && ok
 	}
+	before := len(v.Problems)
+	rows, sum, err := tr.read(t, nil)
 	v.Rows += rows
-	if !intact {
+	if err != nil {
+		return err
+	}
+	if len(v.Problems) > before {
 		return nil // the part's problem says it all; totals below would only repeat it
 	}
 	if rows != t.Rows || listed != t.Rows {
@@ -186,31 +151,4 @@ func (v *Verification) checkTable(ctx context.Context, store *Store, p string, t
 		v.problem("table %s: content checksum mismatch: read back %s, manifest says %s", t.Name, got, t.Checksum)
 	}
 	return nil
-}
-
-func (v *Verification) checkPart(ctx context.Context, store *Store, p string, t TableResult, f DataFile, kinds []engine.Kind, sum *RowSum) (int64, bool, error) {
-	tmp, err := os.CreateTemp("", "retire-verify-*.parquet")
-	if err != nil {
-		return 0, false, err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	ok, err := v.fetch(ctx, store, p, f.Key, f.Bytes, f.SHA256, tmp)
-	if err != nil || !ok {
-		return 0, false, err
-	}
-	var part RowSum
-	n, err := readPart(tmp, f.Bytes, t.Name, t.Columns, func(row parquet.Row) error {
-		return part.AddRow(kinds, row)
-	})
-	if err != nil {
-		v.problem("%s: %v", f.Key, err)
-		return n, false, nil
-	}
-	if n != f.Rows {
-		v.problem("%s: %d rows, manifest says %d", f.Key, n, f.Rows)
-		return n, false, nil
-	}
-	sum.Add(&part)
-	return n, true, nil
 }

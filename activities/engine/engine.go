@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -199,6 +200,10 @@ type GoneReport struct {
 }
 
 // Source is an open object being exported. Close releases its connections.
+//
+// A source may also implement Chunker, so that the archive exports big tables in parts,
+// several at a time, and resumes between parts; a source that does not is exported one
+// whole table (one Scan) at a time.
 type Source interface {
 	// Info describes the server: engine, version, charset.
 	Info() SourceInfo
@@ -209,17 +214,54 @@ type Source interface {
 	// ObjectDDL returns the other DDL files: views.sql, routines.sql, triggers.sql, events.sql,
 	// grants.sql, keyed by file name.
 	ObjectDDL(ctx context.Context) (map[string]string, error)
-	// Scan streams the rows of a table. Values are the server's exact text (or bytes for
-	// binary columns); nil is NULL.
+	// Scan streams every row of a table (see Rows for the values).
 	Scan(ctx context.Context, table string) (Rows, error)
 	io.Closer
+}
+
+// Chunker splits tables into key ranges that can be scanned separately (on connections of
+// their own, at the same time, and in different attempts of an export).
+type Chunker interface {
+	// Chunks splits table into chunks of about targetRows rows, in key order. Together they
+	// hold every row exactly once: the first chunk has no Lower bound, the last no Upper
+	// bound, and each chunk's Lower is the previous chunk's Upper. A table that cannot or
+	// need not be split is one chunk without bounds. The same data gives the same chunks.
+	Chunks(ctx context.Context, table string, targetRows int64) ([]Chunk, error)
+	// ScanChunk streams the rows of one chunk, as Scan does for the whole table. It refuses
+	// (ErrRefused) a chunk whose Key is not the table's current chunking key.
+	ScanChunk(ctx context.Context, table string, c Chunk) (Rows, error)
+}
+
+// Chunk is a key range of a table: the rows whose key is >= Lower and < Upper, compared
+// the way the engine orders the key. A nil Lower means from the first row, a nil Upper to
+// the last; a chunk with neither is the whole table. Bounds are exact values in the
+// engine's own plain-ASCII notation (MySQL: decimal integers, 0x-prefixed hex of the bytes
+// for strings), so a Chunk survives JSON (heartbeats) unchanged.
+type Chunk struct {
+	// Index is the chunk's position in its table's chunks, from 0.
+	Index int `json:"index"`
+	// Key names the key columns the bounds apply to, in key order; empty when unbounded.
+	Key   []string `json:"key,omitempty"`
+	Lower []string `json:"lower,omitempty"`
+	Upper []string `json:"upper,omitempty"`
+}
+
+// Equal reports whether two chunks are the same range of the same key.
+func (c Chunk) Equal(o Chunk) bool {
+	return c.Index == o.Index && slices.Equal(c.Key, o.Key) && slices.Equal(c.Lower, o.Lower) && slices.Equal(c.Upper, o.Upper)
 }
 
 // SourceInfo describes the source server for the manifest.
 type SourceInfo struct {
 	Engine  string `json:"engine"`
 	Version string `json:"version"`
+	// Charset is the object's default character set (restore creates the object with it).
+	// Text values themselves are always exported as UTF-8.
 	Charset string `json:"charset"`
+	// TimeZone is the session time zone the source printed zone-dependent values in
+	// (MySQL TIMESTAMP), e.g. "+00:00"; a restore must load them in the same zone. Empty when
+	// the engine prints no such values.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // Column is a column as the source declares it.
@@ -227,29 +269,49 @@ type Column struct {
 	Name string `json:"name"`
 	// Type is the original type text, e.g. "decimal(65,30) unsigned".
 	Type string `json:"type"`
-	// Kind is how the archive stores it: int64, uint64, float64, text, bytes.
+	// Kind says what the values are (and so how the archive can store them exactly).
 	Kind     Kind `json:"kind"`
 	Nullable bool `json:"nullable"`
+	// Precision and Scale are the digits of a KindDecimal column.
+	Precision int `json:"precision,omitempty"`
+	Scale     int `json:"scale,omitempty"`
+	// Generated is true for a column the server computes (VIRTUAL or STORED): its values
+	// are exported, and a restore must not insert them.
+	Generated bool `json:"generated,omitempty"`
 }
 
-// Kind is the archive encoding of a column.
+// Kind is what a column's values are. Every value travels as text (or bytes) in the
+// notation below, which is exactly what an archive gives back.
 type Kind string
 
 const (
-	KindInt64   Kind = "int64"
-	KindUint64  Kind = "uint64"
+	// KindInt64 is a signed integer in decimal, without leading zeros or "+".
+	KindInt64 Kind = "int64"
+	// KindUint64 is an unsigned integer in decimal, without leading zeros or "+".
+	KindUint64 Kind = "uint64"
+	// KindFloat32 is an IEEE-754 single as the shortest text that reads back as the same
+	// float32 (Go strconv 'g', -1, 32: "1.5", "1e-30", "-0", "NaN", "+Inf").
+	KindFloat32 Kind = "float32"
+	// KindFloat64 is an IEEE-754 double as the shortest text that reads back as the same
+	// float64 (Go strconv 'g', -1, 64).
 	KindFloat64 Kind = "float64"
-	// KindText is exact server text (decimals, dates, times, JSON, ENUM, SET, character data).
+	// KindDecimal is a fixed-point number of Precision digits, Scale of them after the
+	// point, printed as MySQL does: optional "-", the integer digits without leading zeros
+	// ("0" when there are none), then "." and exactly Scale digits when Scale > 0.
+	KindDecimal Kind = "decimal"
+	// KindText is exact text as UTF-8 (dates, times, JSON, ENUM, SET, character data, and
+	// decimals of more than 38 digits).
 	KindText Kind = "text"
 	// KindBytes is raw bytes (BINARY, BLOB, BIT, GEOMETRY).
 	KindBytes Kind = "bytes"
 )
 
-// Rows is a streaming cursor over one table.
+// Rows is a streaming cursor over one table or chunk.
 type Rows interface {
 	Columns() []Column
 	// Next fills dst (len == len(Columns())) with the next row; false at the end.
-	// Values are []byte (nil for NULL) and are only valid until the next call.
+	// Values are []byte in the notation of their column's Kind (nil for NULL; an empty
+	// value is non-nil) and are only valid until the next call.
 	Next(dst [][]byte) bool
 	Err() error
 	Close() error

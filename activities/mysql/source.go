@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dataretire/retire/activities/engine"
 )
@@ -22,9 +24,15 @@ type source struct {
 	info   engine.SourceInfo
 	tables []string
 	snap   engine.AccessSnapshot
+
+	mu    sync.Mutex
+	metas map[string]*tableMeta // per table: columns and chunking key, read once
 }
 
-var _ engine.Source = (*source)(nil)
+var (
+	_ engine.Source  = (*source)(nil)
+	_ engine.Chunker = (*source)(nil)
+)
 
 // Source opens db for export. Its pool uses db as default database, so SHOW CREATE prints
 // names relative to it and the DDL can be replayed under another name.
@@ -77,7 +85,7 @@ func (a *Adapter) newSource(ctx context.Context, pool *sql.DB, db, data string, 
 	}
 	return &source{
 		a: a, pool: pool, object: db, data: data, snap: snap, tables: tableNames(tables),
-		info: engine.SourceInfo{Engine: si.engine, Version: si.version, Charset: charset},
+		info: engine.SourceInfo{Engine: si.engine, Version: si.version, Charset: charset, TimeZone: scanTimeZone},
 	}, nil
 }
 
@@ -316,40 +324,28 @@ func (s *source) grantsSQL(ctx context.Context) (string, error) {
 	return b.String(), nil
 }
 
-// Columns of a table in SELECT order, with how the archive stores each.
-func (s *source) columns(ctx context.Context, table string) ([]engine.Column, error) {
-	var cols []engine.Column
-	err := s.a.each(ctx, s.pool, "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE "+
-		nameIs("TABLE_SCHEMA")+" AND "+nameIs("TABLE_NAME")+" ORDER BY ORDINAL_POSITION",
-		[]any{s.data, s.data, table, table}, func(r *sql.Rows) error {
-			var name, colType, dataType, nullable string
-			if err := r.Scan(&name, &colType, &dataType, &nullable); err != nil {
-				return err
-			}
-			cols = append(cols, engine.Column{Name: name, Type: colType, Kind: kindOf(dataType, colType), Nullable: nullable == "YES"})
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("list columns of %s: %w", table, err)
-	}
-	if len(cols) == 0 {
-		return nil, fmt.Errorf("table %s has no columns visible to this connection", table)
-	}
-	return cols, nil
-}
-
-// kindOf maps a column type to its archive encoding. Unsigned BIGINT is the only integer
-// that does not fit int64; everything exact but not integral (DECIMAL, dates, JSON) stays
-// text so nothing is rounded.
+// kindOf maps a column type to the kind of its values. Unsigned BIGINT is the only integer
+// that does not fit int64; FLOAT is a float32 (read exactly, see selectExpr); DECIMAL up to
+// 38 digits is a decimal the archive stores as a Parquet DECIMAL, wider ones and ZEROFILL
+// ones (printed with leading zeros) stay text; everything else exact but not numeric
+// (dates, times, JSON) stays text so nothing is rounded.
 func kindOf(dataType, columnType string) engine.Kind {
-	switch strings.ToLower(dataType) {
+	dt, ct := strings.ToLower(dataType), strings.ToLower(columnType)
+	switch dt {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
-		if strings.ToLower(dataType) == "bigint" && strings.Contains(strings.ToLower(columnType), "unsigned") {
+		if dt == "bigint" && strings.Contains(ct, "unsigned") {
 			return engine.KindUint64
 		}
 		return engine.KindInt64
-	case "float", "double", "real", "double precision":
+	case "float":
+		return engine.KindFloat32
+	case "double", "real", "double precision":
 		return engine.KindFloat64
+	case "decimal", "numeric":
+		if p, _, ok := decimalDigits(ct); ok && p <= 38 && !strings.Contains(ct, "zerofill") {
+			return engine.KindDecimal
+		}
+		return engine.KindText
 	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit",
 		"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
 		"multipolygon", "geometrycollection", "geomcollection":
@@ -358,127 +354,22 @@ func kindOf(dataType, columnType string) engine.Kind {
 	return engine.KindText
 }
 
-// Scan streams a table on a connection of its own, under the caller's deadline or a day.
-// Columns are named from information_schema rather than *, so invisible columns are kept.
-func (s *source) Scan(ctx context.Context, table string) (engine.Rows, error) {
-	if err := s.known(table); err != nil {
-		return nil, err
+// decimalDigits reads precision and scale from "decimal(p,s)..." (or "decimal(p)").
+func decimalDigits(columnType string) (precision, scale int, ok bool) {
+	m := decimalType.FindStringSubmatch(columnType)
+	if m == nil {
+		return 0, 0, false
 	}
-	cols, err := s.columns(ctx, table)
-	if err != nil {
-		return nil, err
+	precision, _ = strconv.Atoi(m[1])
+	if m[2] != "" {
+		scale, _ = strconv.Atoi(m[2])
 	}
-	var sctx context.Context
-	var cancel context.CancelFunc
-	if _, ok := ctx.Deadline(); ok {
-		sctx, cancel = context.WithCancel(ctx)
-	} else {
-		sctx, cancel = context.WithTimeout(ctx, scanTimeout)
-	}
-	rows, conn, err := s.startScan(sctx, table, cols)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return newTableRows(cols, conn, rows, cancel), nil
+	return precision, scale, precision >= 1 && scale <= precision
 }
 
-func (s *source) startScan(ctx context.Context, table string, cols []engine.Column) (*sql.Rows, *sql.Conn, error) {
-	cctx, cancel := s.a.timeout(ctx)
-	conn, err := s.pool.Conn(cctx)
-	cancel()
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect: %w", err)
-	}
-	// A reader that pauses (uploading a part) must not be cut off by the server's
-	// 60-second write timeout, nor the scan by a statement time limit.
-	_ = s.a.exec(ctx, conn, "SET SESSION net_write_timeout = 3600")
-	if s.info.Engine == "mariadb" {
-		_ = s.a.exec(ctx, conn, "SET SESSION max_statement_time = 0")
-	} else {
-		_ = s.a.exec(ctx, conn, "SET SESSION max_execution_time = 0")
-	}
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = quoteIdent(c.Name)
-	}
-	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+s.qualified(table))
-	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("scan %s: %w", table, err)
-	}
-	return rows, conn, nil
-}
-
-// tableRows copies each value into a buffer of its own, reused from row to row, so that
-// values stay valid until the next Next and a large table costs no allocation per row.
-type tableRows struct {
-	cols   []engine.Column
-	conn   *sql.Conn
-	rows   *sql.Rows
-	cancel context.CancelFunc
-	raw    []sql.RawBytes
-	ptrs   []any
-	bufs   [][]byte
-	err    error
-	done   bool
-}
-
-func newTableRows(cols []engine.Column, conn *sql.Conn, rows *sql.Rows, cancel context.CancelFunc) *tableRows {
-	r := &tableRows{cols: cols, conn: conn, rows: rows, cancel: cancel,
-		raw: make([]sql.RawBytes, len(cols)), ptrs: make([]any, len(cols)), bufs: make([][]byte, len(cols))}
-	for i := range r.raw {
-		r.ptrs[i] = &r.raw[i]
-		// Non-nil from the start: an empty string must not read as NULL.
-		r.bufs[i] = make([]byte, 0, 64)
-	}
-	return r
-}
-
-func (r *tableRows) Columns() []engine.Column { return r.cols }
-
-func (r *tableRows) Next(dst [][]byte) bool {
-	if r.done || r.err != nil {
-		return false
-	}
-	if len(dst) != len(r.cols) {
-		r.err = fmt.Errorf("scan: got %d destination values for %d columns", len(dst), len(r.cols))
-		return false
-	}
-	if !r.rows.Next() {
-		r.done = true
-		r.err = r.rows.Err()
-		return false
-	}
-	if err := r.rows.Scan(r.ptrs...); err != nil {
-		r.err = err
-		return false
-	}
-	for i, v := range r.raw {
-		if v == nil {
-			dst[i] = nil
-			continue
-		}
-		r.bufs[i] = append(r.bufs[i][:0], v...)
-		dst[i] = r.bufs[i]
-	}
-	return true
-}
-
-func (r *tableRows) Err() error { return r.err }
-
-// Close ends the scan. Stopping early (or after an error) cancels first: the driver would
-// otherwise read the rest of the table just to discard it. Err reports any scan error.
-func (r *tableRows) Close() error {
-	early := !r.done
-	if early {
-		r.cancel()
-	}
-	err := r.rows.Close()
-	r.conn.Close()
-	r.cancel()
-	if early {
-		return nil
-	}
-	return err
-}
+var (
+	decimalType = regexp.MustCompile(`^(?:decimal|numeric)\((\d+)(?:,(\d+))?\)`)
+	// generatedExtra is how information_schema.COLUMNS.EXTRA marks a generated column
+	// (MySQL's DEFAULT_GENERATED is a default expression, not a generated column).
+	generatedExtra = regexp.MustCompile(`(?i)\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b`)
+)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,6 +74,9 @@ func TestSourceScanIsExact(t *testing.T) {
 		"geo": engine.KindBytes, "vb": engine.KindBytes, "gen": engine.KindInt64,
 	}, kinds)
 	require.Equal(t, "decimal(65,30)", cols[5].Type)
+	require.True(t, cols[18].Generated, "generated columns are flagged")
+	require.False(t, cols[0].Generated)
+	require.Equal(t, "+00:00", info.TimeZone, "TIMESTAMP values are read in UTC")
 	require.Equal(t, "bigint(20) unsigned", cols[2].Type)
 	require.False(t, cols[0].Nullable)
 	require.True(t, cols[1].Nullable)
@@ -201,4 +205,77 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Chunks split a table on its key so that the chunks' rows are every row exactly once:
+// a sparse signed integer key, a composite string key, and tables that stay whole.
+func TestSourceChunksCoverEveryRow(t *testing.T) {
+	ctx := testCtx(t)
+	root := rootDB(t)
+	a := newTestAdapter(t)
+	db := createDB(t, root, "chunks")
+	mustExec(t, root,
+		"CREATE TABLE "+db+".ints (id BIGINT NOT NULL PRIMARY KEY, v INT)",
+		"CREATE TABLE "+db+".strs (a VARCHAR(8) NOT NULL, b INT NOT NULL, f FLOAT, y YEAR, PRIMARY KEY (a, b))",
+		"CREATE TABLE "+db+".nokey (v INT)",
+		"CREATE TABLE "+db+".datekey (d DATE NOT NULL PRIMARY KEY)",
+	)
+	var ints, strs []string
+	for i := 0; i < 2000; i++ {
+		ints = append(ints, fmt.Sprintf("(%d, %d)", (i-1000)*7919*1000003, i))
+		strs = append(strs, fmt.Sprintf("('%s', %d, %d.125, %d)", []string{"", "a", "B", "é", "zz"}[i%5], i, i, []int{0, 1901, 2155}[i%3]))
+	}
+	mustExec(t, root,
+		"INSERT INTO "+db+".ints VALUES "+strings.Join(ints, ", "),
+		"INSERT INTO "+db+".strs VALUES "+strings.Join(strs, ", "),
+		"INSERT INTO "+db+".nokey VALUES (1), (1), (NULL)",
+		"INSERT INTO "+db+".datekey VALUES ('2020-01-01'), ('2021-01-01')",
+		"ANALYZE TABLE "+db+".ints, "+db+".strs, "+db+".nokey, "+db+".datekey",
+	)
+	src, err := a.Source(ctx, db, engine.AccessSnapshot{})
+	require.NoError(t, err)
+	defer src.Close()
+	ch := src.(engine.Chunker)
+
+	for table, want := range map[string]int{"ints": 2000, "strs": 2000} {
+		chunks, err := ch.Chunks(ctx, table, 150)
+		require.NoError(t, err)
+		require.Greater(t, len(chunks), 5, table)
+		seen := map[string]bool{}
+		n := 0
+		for _, c := range chunks {
+			rows, err := ch.ScanChunk(ctx, table, c)
+			require.NoError(t, err)
+			dst := make([][]byte, len(rows.Columns()))
+			for rows.Next(dst) {
+				key := string(dst[0]) + "/" + string(dst[1])
+				require.False(t, seen[key], "%s: row %s in two chunks", table, key)
+				seen[key] = true
+				n++
+			}
+			require.NoError(t, rows.Err())
+			require.NoError(t, rows.Close())
+		}
+		require.Equal(t, want, n, table)
+	}
+	for _, table := range []string{"nokey", "datekey"} {
+		chunks, err := ch.Chunks(ctx, table, 1)
+		require.NoError(t, err)
+		require.Equal(t, []engine.Chunk{{Index: 0}}, chunks, table)
+	}
+
+	// FLOAT is read exactly (the server would print 6 digits), YEAR as 4 digits.
+	rows, err := src.Scan(ctx, "strs")
+	require.NoError(t, err)
+	defer rows.Close()
+	require.Equal(t, engine.KindFloat32, rows.Columns()[2].Kind)
+	dst := make([][]byte, 4)
+	years := map[string]bool{}
+	for rows.Next(dst) {
+		b, _ := strconv.Atoi(string(dst[1]))
+		require.Equal(t, strconv.FormatFloat(float64(float32(float64(b)+0.125)), 'g', -1, 32), string(dst[2]))
+		years[string(dst[3])] = true
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]bool{"0000": true, "1901": true, "2155": true}, years)
 }
