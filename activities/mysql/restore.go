@@ -25,6 +25,8 @@ var restoreSession = []string{
 	"SET SESSION foreign_key_checks = 0",
 	"SET SESSION unique_checks = 0",
 	"SET NAMES utf8mb4",
+	// The source prints TIMESTAMP values in UTC (SourceInfo.TimeZone); read them back in UTC.
+	"SET SESSION time_zone = '+00:00'",
 }
 
 // CreateTarget creates the database to restore into, refusing one that exists.
@@ -100,16 +102,11 @@ func (a *Adapter) LoadTable(ctx context.Context, db, table string, cols []engine
 			return 0, err
 		}
 	}
-	generated, err := a.generatedColumns(ctx, conn, db, table)
-	if err != nil {
-		return 0, err
-	}
-
 	var targets, sets []string
 	for i, c := range cols {
 		v := fmt.Sprintf("@v%d", i)
 		switch {
-		case generated[c.Name]:
+		case c.Generated:
 			targets = append(targets, v) // read and thrown away
 		case c.Kind == engine.KindBytes:
 			targets = append(targets, v)
@@ -154,20 +151,6 @@ func (a *Adapter) LoadTable(ctx context.Context, db, table string, cols []engine
 	}
 	n, err := res.RowsAffected()
 	return n, err
-}
-
-func (a *Adapter) generatedColumns(ctx context.Context, q querier, db, table string) (map[string]bool, error) {
-	out := map[string]bool{}
-	err := a.each(ctx, q, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA LIKE '%GENERATED%'",
-		[]any{db, table}, func(r *sql.Rows) error {
-			var c string
-			if err := r.Scan(&c); err != nil {
-				return err
-			}
-			out[c] = true
-			return nil
-		})
-	return out, err
 }
 
 // Checksums is CHECKSUM TABLE ... EXTENDED for each table: it reads every row, so two
