@@ -67,7 +67,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, classify(err)
 	}
 	activity.GetLogger(ctx).Info("Inventory", "tables", len(inv.Tables), "rows", inv.TotalRows, "bytes", inv.TotalBytes, "accounts", len(inv.Accounts))
-	return Plan{Engine: inv.Engine, Inventory: inv, Policy: p, Store: storeName}, nil
+	return Plan{Engine: inv.Engine, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
 }
 
 // SnapshotAccess records the access that the cut will remove. It changes nothing.
@@ -221,9 +221,20 @@ func classify(err error) error {
 // keepAlive heartbeats while a single long call runs, so that a dead worker is noticed by
 // the heartbeat timeout rather than by the hours-long start-to-close timeout.
 func keepAlive(ctx context.Context) (stop func()) {
+	return keepAliveWith(ctx, nil)
+}
+
+// keepAliveWith is keepAlive for an activity that checkpoints: each beat carries latest()
+// again, because the server keeps only the last heartbeat's details and a bare beat would
+// erase the checkpoint a retry resumes from.
+func keepAliveWith(ctx context.Context, latest func() any) (stop func()) {
+	every := 20 * time.Second
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 {
+		every = min(max(hb/3, time.Second), every)
+	}
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(20 * time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -232,7 +243,11 @@ func keepAlive(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				if latest == nil {
+					activity.RecordHeartbeat(ctx)
+				} else {
+					activity.RecordHeartbeat(ctx, latest())
+				}
 			}
 		}
 	}()

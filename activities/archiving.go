@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -9,8 +10,8 @@ import (
 	"github.com/dataretire/retire/activities/archive"
 )
 
-// Archive exports the object to the store. It heartbeats the tables it has finished, and a
-// retry (after a crash or a lost worker) continues from them.
+// Archive exports the object to the store. It heartbeats the tables and chunks it has
+// finished, and a retry (after a crash or a lost worker) continues from them.
 func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResult, error) {
 	store, err := a.store(ctx, in.Store)
 	if err != nil {
@@ -25,7 +26,8 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 	}
 	var resume ArchiveProgress
 	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &resume) == nil {
-		activity.GetLogger(ctx).Info("Resuming the archive from the last heartbeat", "tables_done", len(resume.Done))
+		activity.GetLogger(ctx).Info("Resuming the archive from the last heartbeat",
+			"tables_done", len(resume.Done), "chunks_done", len(resume.DoneChunks), "rows_done", resume.Rows)
 	}
 	src, err := ad.Source(ctx, in.Object, in.Snapshot)
 	if err != nil {
@@ -33,18 +35,32 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 	}
 	defer src.Close()
 
+	// The export calls Progress from one goroutine at a time; the keep-alive reads it from
+	// another.
+	var mu sync.Mutex
+	defer keepAliveWith(ctx, func() any { mu.Lock(); defer mu.Unlock(); return resume })()
 	last := time.Time{}
 	res, err := archive.Export(ctx, src, store, in.Path, in.Object, archive.ExportOptions{
-		Done: resume.Done,
+		Done:       resume.Done,
+		DoneChunks: resume.DoneChunks,
+		ChunkRows:  a.cfg.Archive.ChunkRows,
+		Parallel:   a.cfg.Archive.Parallel,
 		Progress: func(p archive.Progress) {
-			// Table boundaries always go out (they are the checkpoints); row ticks at most
+			mu.Lock()
+			defer mu.Unlock()
+			// Checkpoints (a table or a chunk finished) always go out; row ticks at most
 			// every few seconds.
-			if p.Table != "" && len(p.Done) == len(resume.Done) && time.Since(last) < 5*time.Second {
+			checkpoint := len(p.Done) != len(resume.Done) || p.ChunksDone != resume.ChunksDone
+			if !checkpoint && time.Since(last) < 5*time.Second {
 				return
 			}
 			last = time.Now()
-			resume.Done = p.Done
-			activity.RecordHeartbeat(ctx, ArchiveProgress{Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal, Rows: p.Rows, Bytes: p.Bytes, Done: p.Done})
+			resume = ArchiveProgress{
+				Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal,
+				ChunksDone: p.ChunksDone, ChunksTotal: p.ChunksTotal, Rows: p.Rows, Bytes: p.Bytes,
+				Done: p.Done, DoneChunks: p.DoneChunks,
+			}
+			activity.RecordHeartbeat(ctx, resume)
 		},
 	})
 	if err != nil {

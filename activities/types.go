@@ -31,12 +31,15 @@ type Policy struct {
 	MinSampleWindow  time.Duration `json:"min_sample_window"`
 	MinObserveWindow time.Duration `json:"min_observe_window"`
 	MaxObserveWindow time.Duration `json:"max_observe_window"`
+	// HeartbeatTimeout is how soon the activities after the plan are retried elsewhere
+	// when the worker running them dies.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout"`
 }
 
 // Production policy: seeds/000 says 3-7 days of watching and 7-35 days of observation.
 var (
-	ProductionPolicy = Policy{MinSampleWindow: 24 * time.Hour, MinObserveWindow: 7 * 24 * time.Hour, MaxObserveWindow: 35 * 24 * time.Hour}
-	DevPolicy        = Policy{Dev: true, MinSampleWindow: time.Second, MinObserveWindow: time.Second, MaxObserveWindow: 35 * 24 * time.Hour}
+	ProductionPolicy = Policy{MinSampleWindow: 24 * time.Hour, MinObserveWindow: 7 * 24 * time.Hour, MaxObserveWindow: 35 * 24 * time.Hour, HeartbeatTimeout: 2 * time.Minute}
+	DevPolicy        = Policy{Dev: true, MinSampleWindow: time.Second, MinObserveWindow: time.Second, MaxObserveWindow: 35 * 24 * time.Hour, HeartbeatTimeout: 10 * time.Second}
 )
 
 // Plan is the result of the plan phase.
@@ -45,6 +48,9 @@ type Plan struct {
 	Inventory engine.Inventory `json:"inventory"`
 	Policy    Policy           `json:"policy"`
 	Store     string           `json:"store"`
+	// ReminderDays is how many days before the observation window ends owners are
+	// reminded (the worker's notify.reminder_days).
+	ReminderDays int `json:"reminder_days,omitempty"`
 }
 
 // SampleInput asks to watch connections until Until, continuing from Seen.
@@ -99,10 +105,15 @@ type ArchiveProgress struct {
 	Table       string `json:"table"`
 	TablesDone  int    `json:"tables_done"`
 	TablesTotal int    `json:"tables_total"`
+	ChunksDone  int    `json:"chunks_done"`
+	ChunksTotal int    `json:"chunks_total"`
 	Rows        int64  `json:"rows"`
 	Bytes       int64  `json:"bytes"`
 	// Done are the manifest entries of finished tables, so that a retry skips them.
 	Done []archive.TableResult `json:"done,omitempty"`
+	// DoneChunks are the finished chunks of tables still being exported, so that a retry
+	// skips them too.
+	DoneChunks []archive.ChunkResult `json:"done_chunks,omitempty"`
 }
 
 // VerifyInput asks to read an archive back.

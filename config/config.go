@@ -24,6 +24,14 @@ type Config struct {
 	DefaultStore string                `yaml:"default_store"`
 	// Notify says how owners are told about their retirements; empty means nobody is told.
 	Notify Notify `yaml:"notify"`
+	// Archive tunes the export; zero values take the defaults.
+	Archive Archive `yaml:"archive"`
+}
+
+// Archive tunes how tables are exported.
+type Archive struct {
+	ChunkRows int64 `yaml:"chunk_rows"` // rows per primary-key chunk, the unit of checkpoint and parallelism; default 500000
+	Parallel  int   `yaml:"parallel"`   // chunks exported at once, each on its own connection; default 2
 }
 
 // Connection is a database profile.
@@ -230,6 +238,9 @@ func (c *Config) check() error {
 		if s.Endpoint == "" || s.Bucket == "" {
 			errs = append(errs, fmt.Errorf("config: store %s: endpoint and bucket are required", name))
 		}
+	}
+	if c.Archive.ChunkRows < 0 || c.Archive.Parallel < 0 || c.Archive.Parallel > 64 {
+		errs = append(errs, fmt.Errorf("config: archive: chunk_rows must be >= 0 and parallel 0..64"))
 	}
 	if c.DefaultStore != "" {
 		if _, ok := c.Stores[c.DefaultStore]; !ok {

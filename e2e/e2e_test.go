@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,19 +30,49 @@ import (
 
 type harness struct {
 	t        *testing.T
-	bin      string
+	bin      string // holds retire and retire-worker
+	dir      string // the test's config and logs
+	cfg      string // the worker's config file
 	env      []string
 	temporal testservices.TemporalServer
+	s3       testservices.MinIOServer
 	db       *sql.DB
 }
 
-func TestRetireEndToEnd(t *testing.T) {
-	h := &harness{t: t, bin: t.TempDir()}
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildBinaries builds the retire CLI and the worker once for all the tests of the package.
+func buildBinaries(t *testing.T) string {
 	root := testservices.ModuleRoot(t)
-	for pkg, name := range map[string]string{"./starter": "retire", "./worker": "retire-worker"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(h.bin, name), filepath.Join(root, pkg)).CombinedOutput()
-		require.NoError(t, err, "go build %s: %s", pkg, out)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "retire-e2e-bin-"); buildErr != nil {
+			return
+		}
+		for pkg, name := range map[string]string{"./starter": "retire", "./worker": "retire-worker"} {
+			if out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), filepath.Join(root, pkg)).CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+				return
+			}
+		}
+	})
+	require.NoError(t, buildErr)
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
 	}
+	os.Exit(code)
+}
+
+func TestRetireEndToEnd(t *testing.T) {
+	h := &harness{t: t, bin: buildBinaries(t)}
 	h.temporal = testservices.Temporal(t)
 	s3 := testservices.MinIO(t)
 	h.db = testservices.MariaDB(t)

@@ -75,7 +75,7 @@ access first) or stop its writers.`,
 			}
 			defer src.Close()
 			start := time.Now()
-			res, err := archive.Export(ctx, src, store, path, args[1], archive.ExportOptions{})
+			res, err := archive.Export(ctx, src, store, path, args[1], archive.ExportOptions{ChunkRows: cfg.Archive.ChunkRows, Parallel: cfg.Archive.Parallel})
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/notify"
 	"github.com/dataretire/retire/config"
 	"github.com/dataretire/retire/temporalclient"
 	"github.com/dataretire/retire/workflows"
@@ -70,9 +71,21 @@ Flags:
 		return err
 	}
 	policy := activities.ProductionPolicy
+	throttle := 5 * time.Second
 	if *dev {
+		throttle = time.Second
 		policy = activities.DevPolicy
 		logger.Warn("dev mode: short sampling and observation windows are allowed")
+	}
+
+	// Notification secrets resolve now, so a worker with a missing one fails at start, not
+	// weeks later when the first owner should have been told.
+	notifier, err := notify.FromConfig(cfg.Notify)
+	if err != nil {
+		return err
+	}
+	if notifier == nil {
+		logger.Warn("no notify channel configured: owners are not told about their retirements")
 	}
 
 	c, err := temporalclient.Dial(logger)
@@ -85,9 +98,13 @@ Flags:
 		// Let running activities finish their current step (and heartbeat their checkpoint)
 		// on SIGTERM before the process goes.
 		WorkerStopTimeout: 30 * time.Second,
+		// Heartbeats carry the archive's checkpoints and the CLI's progress: send them
+		// within seconds, not the SDK's default of up to a minute.
+		MaxHeartbeatThrottleInterval: throttle,
 	})
 	w.RegisterWorkflow(workflows.RetireDatabase)
 	w.RegisterActivity(activities.New(cfg, policy))
+	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL))
 	logger.Info("retire-worker started", zap.String("task_queue", workflows.TaskQueue), zap.Int("connections", len(cfg.Connections)), zap.Bool("dev", *dev))
 	return w.Run(worker.InterruptCh())
 }

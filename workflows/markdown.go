@@ -50,6 +50,15 @@ func Markdown(s Status) string {
 	if s.Archive != nil {
 		row("Archive", fmt.Sprintf("s3://%s/%s (%s, manifest sha256 %s)", s.Archive.Bucket, s.Archive.Path, BytesText(s.Archive.Bytes), s.Archive.ManifestSHA256))
 	}
+	if v := s.Verification; v != nil {
+		verdict := "verified"
+		if !v.OK {
+			verdict = "NOT verified: " + strings.Join(v.Problems, "; ")
+		}
+		row("Archive check", fmt.Sprintf("%s (read back: %d tables, %d rows, %d files, %s; sizes, SHA-256 and content checksums)", verdict, v.Tables, v.Rows, v.Files, BytesText(v.Bytes)))
+	} else if s.Phase == PhaseArchive {
+		row("Archive", "being written and verified (retire status --watch shows the rows and bytes done)")
+	}
 	if s.Gone != nil {
 		row("Bytes freed", BytesText(s.Gone.BytesFreed))
 	}
@@ -77,6 +86,19 @@ func Markdown(s Status) string {
 		fmt.Fprintf(&b, "\n### Clients seen (%d looks)\n\n| client | connections | first seen | last seen |\n|---|---|---|---|\n", s.SampleLooks)
 		for _, c := range s.Clients {
 			fmt.Fprintf(&b, "| %s@%s %s | %d | %s | %s |\n", c.User, c.Host, c.Program, c.Count, when(c.FirstSeen), when(c.LastSeen))
+		}
+	}
+	if len(s.Notices) > 0 {
+		b.WriteString("\n### Owners told\n\n| notice | at | to | delivered |\n|---|---|---|---|\n")
+		for _, n := range s.Notices {
+			delivered := "yes"
+			switch {
+			case n.Error != "":
+				delivered = "no: " + strings.ReplaceAll(n.Error, "|", "\\|")
+			case !n.Sent:
+				delivered = "no channel configured"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n.Kind, when(n.At), strings.Join(n.To, ", "), delivered)
 		}
 	}
 	if s.Plan != nil && len(s.Plan.Inventory.Warnings) > 0 {

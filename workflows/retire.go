@@ -12,6 +12,7 @@ import (
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/activities/notify"
 )
 
 // a is only used to name activities; the worker registers the real one.
@@ -154,6 +155,7 @@ func (r *retirement) awaitClientsAcknowledged(ctx workflow.Context) error {
 		return nil
 	}
 	r.s.setGate(GateClients, GatePending, fmt.Sprintf("%d client(s) seen: acknowledge or cancel", len(r.s.Clients)), "", time.Time{})
+	r.notify(ctx, notify.Event{Kind: notify.ClientsSeen, Clients: notify.ClientLines(r.s.Clients)})
 	r.wait(ctx, fmt.Sprintf("acknowledgement of %d client(s) seen during sampling (retire acknowledge-clients, or retire cancel)", len(r.s.Clients)))
 	if err := workflow.Await(ctx, func() bool { return r.s.Acknowledgement != nil || len(r.s.Objections) > 0 }); err != nil {
 		return err
@@ -168,11 +170,15 @@ func (r *retirement) awaitClientsAcknowledged(ctx workflow.Context) error {
 }
 
 // observe waits for the window to end and for the sign-off the reason requires. An
-// objection ends it at once; an extension moves the end.
+// objection ends it at once; an extension moves the end. Owners are told when it starts,
+// reminded before it ends, and asked daily for their sign-off once it is over.
 func (r *retirement) observe(ctx workflow.Context) error {
 	r.s.ObserveFrom = r.now(ctx)
 	r.s.ObserveUntil = r.s.ObserveFrom.Add(r.s.ObserveTotal)
 	r.details(ctx)
+	r.notify(ctx, notify.Event{Kind: notify.AccessCut, Until: r.s.ObserveUntil})
+	var asked int
+	var askAgain time.Time
 	for {
 		if err := r.objected(); err != nil {
 			return err
@@ -184,21 +190,34 @@ func (r *retirement) observe(ctx workflow.Context) error {
 				r.wait(ctx, "")
 				return nil
 			}
-			// Remind every day while owners have not signed; the data stays until they do.
+			// Ask every day while owners have not signed; the data stays until they do.
 			r.wait(ctx, "owner sign-off (retire approve --as <owner>), or an objection")
-			seen := r.changes
-			if _, err := workflow.AwaitWithTimeout(ctx, 24*time.Hour, func() bool { return r.changes != seen }); err != nil {
-				return err
+			if !now.Before(askAgain) {
+				r.notify(ctx, notify.Event{Kind: notify.SignoffNeeded, Seq: asked})
+				asked, askAgain = asked+1, now.Add(24*time.Hour)
+				if asked > 1 {
+					workflow.GetLogger(ctx).Warn("Still waiting for owner sign-off", "owners", r.s.Request.Owners, "since", stamp(r.s.ObserveUntil))
+				}
 			}
-			if r.changes == seen {
-				workflow.GetLogger(ctx).Warn("Still waiting for owner sign-off", "owners", r.s.Request.Owners, "since", stamp(r.s.ObserveUntil))
+			seen := r.changes
+			if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: askAgain.Sub(now), TimerOptions: workflow.TimerOptions{
+				Summary: "ask the owners for their sign-off again at " + stamp(askAgain),
+			}}, func() bool { return r.changes != seen }); err != nil {
+				return err
 			}
 			continue
 		}
+		wake, summary := r.s.ObserveUntil, "observation window until "+stamp(r.s.ObserveUntil)
+		if at, due := r.reminderDue(); due {
+			if !now.Before(at) {
+				r.notify(ctx, notify.Event{Kind: notify.Reminder, Seq: len(r.s.Extensions), Until: r.s.ObserveUntil})
+				r.reminded = len(r.s.Extensions) + 1
+				continue
+			}
+			wake, summary = at, "remind the owners that the observation window ends at "+stamp(r.s.ObserveUntil)
+		}
 		timerCtx, cancelTimer := workflow.WithCancel(ctx)
-		timer := workflow.NewTimerWithOptions(timerCtx, r.s.ObserveUntil.Sub(now), workflow.TimerOptions{
-			Summary: "observation window until " + stamp(r.s.ObserveUntil),
-		})
+		timer := workflow.NewTimerWithOptions(timerCtx, wake.Sub(now), workflow.TimerOptions{Summary: summary})
 		seen := r.changes
 		err := workflow.Await(ctx, func() bool { return timer.IsReady() || r.changes != seen })
 		cancelTimer()
@@ -311,6 +330,13 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 	}
 	r.s.FinishedAt = r.now(ctx)
 	r.upsertPhase(ctx)
+	switch {
+	case r.s.Gone != nil && r.s.Gone.Gone:
+		r.notify(ctx, notify.Event{Kind: notify.Dropped, ArchivePath: r.s.Archive.Path, BytesFreed: r.s.Gone.BytesFreed})
+	case err != nil && (r.accessCut || len(r.s.Notices) > 0):
+		// Owners who heard of the retirement hear that it ended; the others never knew.
+		r.notify(ctx, notify.Event{Kind: notify.Aborted, Outcome: r.s.Outcome, AccessRestored: r.s.AccessRestored})
+	}
 	if r.plan.Store != "" {
 		r.s.RecordKeys = &activities.RecordLocation{}
 		if rerr := r.run(ctx, shortOptions, "Write the retirement record", a.WriteRecord, r.recordInput(), r.s.RecordKeys); rerr != nil {

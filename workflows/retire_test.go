@@ -14,6 +14,7 @@ import (
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/activities/notify"
 )
 
 const day = 24 * time.Hour
@@ -29,6 +30,9 @@ type lifecycle struct {
 	calls   map[string][]time.Time // activity name -> when it ran (workflow clock)
 	results map[string]any
 	delay   map[string]time.Duration
+	// sent are the notifications the workflow asked for, in order; notifyErr fails them.
+	sent      []notify.Event
+	notifyErr error
 }
 
 func TestLifecycle(t *testing.T) { suite.Run(t, new(lifecycle)) }
@@ -40,6 +44,8 @@ func (s *lifecycle) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.RegisterWorkflow(RetireDatabase)
 	s.env.RegisterActivity(&activities.Activities{})
+	s.env.RegisterActivity(&notify.Activities{})
+	s.sent, s.notifyErr = nil, nil
 	s.start = s.env.Now()
 	s.calls = map[string][]time.Time{}
 	// Like the real one, the sampling activity watches for the day it is given.
@@ -73,6 +79,11 @@ func (s *lifecycle) execute(req Request) {
 		}
 		call.After(s.delay[name]).Run(fn).Maybe()
 	}
+	s.env.OnActivity("NotifyOwners", mock.Anything, mock.Anything).Return(func(_ context.Context, ev notify.Event) (notify.Result, error) {
+		ev.At = s.env.Now()
+		s.sent = append(s.sent, ev)
+		return notify.Result{Sent: true, To: ev.Owners}, s.notifyErr
+	}).Maybe()
 	s.env.ExecuteWorkflow(RetireDatabase, req)
 }
 

@@ -23,6 +23,10 @@ type retirement struct {
 	dropStarted bool
 	// changes counts human input, so that waits wake up when an owner acts.
 	changes int
+	// notifying is false for runs started before owners were notified (replay).
+	notifying bool
+	// reminded counts the window ends owners were reminded of (one per extension).
+	reminded int
 }
 
 // Search attributes: the CLI's `retire list` and the UI's filters read them.
@@ -61,12 +65,16 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
 	}
+	r.notifying = workflow.GetVersion(ctx, "notify-owners", workflow.DefaultVersion, 1) == 1
 	return r, nil
 }
 
 // run executes one activity with a summary that reads well in the UI.
 func (r *retirement) run(ctx workflow.Context, opts workflow.ActivityOptions, summary string, activity, input, result any) error {
 	opts.Summary = summary
+	if hb := r.plan.Policy.HeartbeatTimeout; hb > 0 {
+		opts.HeartbeatTimeout = hb
+	}
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, input)
 	if err := f.Get(ctx, result); err != nil {
 		return err

@@ -37,6 +37,7 @@ type Status struct {
 	RestoreCheck    *activities.RestoreCheck   `json:"restore_check,omitempty"`
 	Gone            *engine.GoneReport         `json:"gone,omitempty"`
 	Gates           []Gate                     `json:"gates"`
+	Notices         []Notice                   `json:"notices,omitempty"`
 	Outcome         string                     `json:"outcome,omitempty"`
 	Error           string                     `json:"error,omitempty"`
 	RecordKeys      *activities.RecordLocation `json:"record_keys,omitempty"`

@@ -1,0 +1,75 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dataretire/retire/activities/notify"
+)
+
+// n is only used to name the notify activity; the worker registers the real one.
+var n *notify.Activities
+
+// Notice is a notification the retirement sent (or tried to send) to its owners.
+type Notice struct {
+	Kind  notify.Kind `json:"kind"`
+	Seq   int         `json:"seq,omitempty"`
+	At    time.Time   `json:"at"`
+	Sent  bool        `json:"sent"` // false: no channel configured, or it failed (Error)
+	To    []string    `json:"to,omitempty"`
+	Error string      `json:"error,omitempty"`
+}
+
+// notifyOptions bound the retries: a notification is worth minutes of trying, never a
+// stalled retirement.
+var notifyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 2 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: time.Minute,
+		MaximumAttempts: 5, NonRetryableErrorTypes: []string{notify.ErrorType}},
+}
+
+// notify tells the owners about ev. It never fails the retirement: an owner who was not
+// told still has the status, the UI and the record, while a retirement that stopped over a
+// mail relay would leave access cut for nothing.
+func (r *retirement) notify(ctx workflow.Context, ev notify.Event) {
+	if !r.notifying {
+		return
+	}
+	req := r.s.Request
+	ev.Connection, ev.Object, ev.Reason, ev.Ticket = req.Connection, req.Object, string(req.Reason), req.Ticket
+	ev.Requester, ev.Owners, ev.At = req.Requester, req.Owners, r.now(ctx)
+	for _, s := range r.s.Signoffs {
+		ev.Signed = append(ev.Signed, s.By)
+	}
+	opts := notifyOptions
+	opts.Summary = fmt.Sprintf("Tell the owners of %s: %s", r.target(), ev.Kind)
+	var res notify.Result
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), n.NotifyOwners, ev).Get(ctx, &res)
+	notice := Notice{Kind: ev.Kind, Seq: ev.Seq, At: ev.At, Sent: res.Sent, To: res.To}
+	if err != nil {
+		notice.Error = err.Error()
+		workflow.GetLogger(ctx).Error("Could not notify the owners", "kind", ev.Kind, "error", err)
+	}
+	r.s.Notices = append(r.s.Notices, notice)
+	r.details(ctx)
+}
+
+// reminderDue is when the owners are reminded that the current window ends, and whether
+// they still should be: once per window end (an extension moves it), and only when the
+// reminder falls after the window (or its extension) began, since the notice that began
+// it already gave the date.
+func (r *retirement) reminderDue() (time.Time, bool) {
+	days := r.plan.ReminderDays
+	if days <= 0 {
+		days = 2
+	}
+	at := r.s.ObserveUntil.Add(-time.Duration(days) * 24 * time.Hour)
+	set := r.s.ObserveFrom
+	if k := len(r.s.Extensions); k > 0 && r.s.Extensions[k-1].At.After(set) {
+		set = r.s.Extensions[k-1].At
+	}
+	return at, r.notifying && r.reminded <= len(r.s.Extensions) && at.After(set)
+}
