@@ -144,3 +144,29 @@ func (s *lifecycle) TestNobodyIsToldOfWhatNeverTouchedThem() {
 	s.NoError(s.env.GetWorkflowError())
 	s.Empty(s.sent, "a dry run tells nobody")
 }
+
+// The record is what an auditor reads years later: who asked, who signed and when, every
+// gate with its time and actor, where the archive is, the hash that pins it, bytes freed,
+// and who was told.
+func (s *lifecycle) TestRecordReadsAsAnAuditDocument() {
+	var err error
+	s.update(4*day, UpdateApprove, Signoff{By: "alice", Comment: "shop closed"}, &err)
+	s.results["Archive"] = activities.ArchiveResult{Store: "default", Bucket: "b", Path: "local/shop/run/", ManifestKey: "local/shop/run/manifest.json",
+		ManifestSHA256: "0f1e2d", Tables: 1, Rows: 3, Files: 4, Bytes: 2048}
+	s.execute(request(ReasonDecommission))
+	s.NoError(s.env.GetWorkflowError())
+	md := Markdown(s.record())
+	for _, want := range []string{
+		"## Retirement of `local/shop`", "**Phase:** done — retired",
+		"| Requested by | dba |", "| Owners | alice, bob |",
+		"| owner sign-off | passed | alice |", "alice **signed off**", "“shop closed”",
+		"| Location | s3://b/local/shop/run/ (store default) |",
+		"SHA-256 `0f1e2d`", "| Contents | 1 tables, 3 rows in 4 files, 2.0 KiB |",
+		"| Verification | passed: every object read back",
+		"| Bytes freed | 16.0 KiB (16384 bytes) |",
+		"`retire restore local/shop/run/ --connection <profile> --into <new name>`",
+		"### Owners told", "| access-cut |", "| dropped |",
+	} {
+		s.Contains(md, want)
+	}
+}
