@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // ReadTable streams table rows from an archive back as the exact source values: each
@@ -55,6 +56,7 @@ type tableReader struct {
 	ctx   context.Context
 	store *Store
 	p     string // archive path, with its trailing slash
+	mu    sync.Mutex
 	files int64
 	bytes int64
 	// problem, when set, receives each damaged part and reading goes on.
@@ -128,8 +130,10 @@ func (tr *tableReader) fetch(key string, size int64, sha string, w io.Writer) er
 	if err != nil {
 		return fmt.Errorf("read %s: %w", tr.p+key, err)
 	}
+	tr.mu.Lock()
 	tr.files++
 	tr.bytes += n
+	tr.mu.Unlock()
 	switch {
 	case n != size:
 		return damaged("%s: %d bytes, manifest says %d (archive corrupted?)", key, n, size)

@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 var (
@@ -74,9 +78,10 @@ func readManifest(ctx context.Context, store *Store, path string) (Manifest, str
 
 // Verify reads the whole archive back: every file's size and SHA-256, every Parquet part's
 // schema and row count, and each table's content checksum recomputed from the values
-// ReadTable decodes (the very code a restore reads through). Parts are downloaded to a
-// temporary file one at a time (Parquet needs random access; one download serves both
-// the hash and the decoding).
+// ReadTable decodes (the very code a restore reads through). Each part is downloaded to a
+// temporary file (Parquet needs random access; one download serves both the hash and the
+// decoding), verifyParallel parts at a time; the content checksum does not depend on row
+// order, so the parts' sums add up whatever order they finish in.
 func Verify(ctx context.Context, store *Store, path string) (v Verification, err error) {
 	m, sum, size, err := readManifest(ctx, store, path)
 	if errors.Is(err, ErrNoManifest) || errors.Is(err, ErrBadManifest) {
@@ -88,7 +93,12 @@ func Verify(ctx context.Context, store *Store, path string) (v Verification, err
 	}
 	p, _ := archivePath(path)
 	v.ManifestSHA256 = sum
-	tr := &tableReader{ctx: ctx, store: store, p: p, files: 1, bytes: size, problem: func(msg string) { v.Problems = append(v.Problems, msg) }}
+	var mu sync.Mutex
+	tr := &tableReader{ctx: ctx, store: store, p: p, files: 1, bytes: size, problem: func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		v.Problems = append(v.Problems, msg)
+	}}
 	defer func() { v.Files, v.Bytes = tr.files, tr.bytes }()
 
 	for _, f := range m.Files {
@@ -97,20 +107,60 @@ func Verify(ctx context.Context, store *Store, path string) (v Verification, err
 		}
 	}
 	for _, t := range m.Tables {
-		v.Tables++
 		if err := tr.checkFile(t.DDL); err != nil {
 			return v, err
 		}
-		if err := v.checkTable(tr, t); err != nil {
-			return v, err
-		}
 	}
+	parts, err := tr.readParts(m.Tables)
+	if err != nil {
+		return v, err
+	}
+	for i, t := range m.Tables {
+		v.Tables++
+		v.checkTable(t, parts[i])
+	}
+	sort.Strings(v.Problems) // parts finish in any order; the report should not
 	v.OK = len(v.Problems) == 0
 	return v, nil
 }
 
-func (v *Verification) problem(format string, args ...any) {
-	v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
+// verifyParallel parts are read at once: on two cores one download hashes while another
+// part decodes.
+const verifyParallel = 2
+
+// partRead is what one part gave back; damaged parts were reported through problem.
+type partRead struct {
+	rows    int64
+	sum     RowSum
+	damaged bool
+}
+
+// readParts reads every part of every table, verifyParallel at a time.
+func (tr *tableReader) readParts(tables []TableResult) ([][]partRead, error) {
+	out := make([][]partRead, len(tables))
+	g, gctx := errgroup.WithContext(tr.ctx)
+	g.SetLimit(verifyParallel)
+	parent := tr.ctx
+	tr.ctx = gctx
+	defer func() { tr.ctx = parent }()
+	for i, t := range tables {
+		out[i] = make([]partRead, len(t.Files))
+		for j, f := range t.Files {
+			g.Go(func() error {
+				r := &out[i][j]
+				n, err := tr.part(t, f, &r.sum, nil)
+				var d *damage
+				if errors.As(err, &d) {
+					tr.problem(d.msg)
+					r.damaged = true
+					return nil
+				}
+				r.rows = n
+				return err
+			})
+		}
+	}
+	return out, g.Wait()
 }
 
 // checkFile re-reads a small file and compares its size and SHA-256.
@@ -124,25 +174,24 @@ func (tr *tableReader) checkFile(f File) error {
 	return err
 }
 
-// checkTable reads every part of a table back, then checks the table's row count and
-// content checksum.
-func (v *Verification) checkTable(tr *tableReader, t TableResult) error {
+// checkTable checks a table's row count and content checksum against what its parts gave.
+func (v *Verification) checkTable(t TableResult, parts []partRead) {
 	if len(t.Files) == 0 {
 		v.problem("table %s: no data files in the manifest", t.Name)
-		return nil
+		return
 	}
-	var listed int64
-	for _, f := range t.Files {
+	var listed, rows int64
+	var sum RowSum
+	damaged := false
+	for i, f := range t.Files {
 		listed += f.Rows
+		rows += parts[i].rows
+		sum.Add(&parts[i].sum)
+		damaged = damaged || parts[i].damaged
 	}
-	before := len(v.Problems)
-	rows, sum, err := tr.read(t, nil)
 	v.Rows += rows
-	if err != nil {
-		return err
-	}
-	if len(v.Problems) > before {
-		return nil // the part's problem says it all; totals below would only repeat it
+	if damaged {
+		return // the part's problem says it all; totals below would only repeat it
 	}
 	if rows != t.Rows || listed != t.Rows {
 		v.problem("table %s: %d rows read back, manifest says %d", t.Name, rows, t.Rows)
@@ -150,5 +199,8 @@ func (v *Verification) checkTable(tr *tableReader, t TableResult) error {
 	if got := sum.String(); got != t.Checksum {
 		v.problem("table %s: content checksum mismatch: read back %s, manifest says %s", t.Name, got, t.Checksum)
 	}
-	return nil
+}
+
+func (v *Verification) problem(format string, args ...any) {
+	v.Problems = append(v.Problems, fmt.Sprintf(format, args...))
 }
