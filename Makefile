@@ -61,7 +61,8 @@ test: tools build vet
 
 # The Oracle adapter against a real Oracle (e.g. the Oracle Free service of docker-compose.yml):
 #   ORACLE_DSN=oracle://retire:pw@127.0.0.1:1521/FREEPDB1 make test-oracle
-test-oracle:
+# Its unit tests and restore tests write archives to MinIO, hence ./bin/minio.
+test-oracle: $(BIN)/minio
 	go test -tags oracle -count=1 -v ./activities/oracle/
 
 test-unit:

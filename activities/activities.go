@@ -52,6 +52,11 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
+	if in.RestoreGate {
+		if _, err := scratchFor(ad, in.Connection, in.Object); err != nil {
+			return Plan{}, classify(err)
+		}
+	}
 	defer keepAlive(ctx)()
 	if err := ad.Validate(ctx, in.Object); err != nil {
 		return Plan{}, classify(err)

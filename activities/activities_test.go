@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dataretire/retire/activities/archive"
@@ -155,6 +156,24 @@ func TestPlanRefusesShortWindowsOnAProductionWorker(t *testing.T) {
 	require.ErrorContains(t, err, "shorter than this worker allows")
 	_, err = env.ExecuteActivity(acts.Plan, PlanInput{Target: Target{Connection: "local", Object: "shop"}, SampleWindow: 3 * 24 * 3600e9, ObserveWindow: 2 * 24 * 3600e9})
 	require.ErrorContains(t, err, "outside")
+}
+
+// A PDB has no place for the gate's scratch schema: a request for the gate is refused by
+// the plan, before anything is touched, not weeks later after the archive. The profile
+// points nowhere: the refusal must come before any connection.
+func TestPlanRefusesTheRestoreGateForAPDB(t *testing.T) {
+	t.Setenv("RT_ACT_ORA_PASSWORD", "x")
+	cfg, err := config.Parse([]byte("connections:\n  cdb: {engine: oracle, host: 192.0.2.1, port: 1521, service: CDB1, user: c##retire, password_env: RT_ACT_ORA_PASSWORD}\nstores:\n  s: {endpoint: x, bucket: b}\n"))
+	require.NoError(t, err)
+	acts := New(cfg, DevPolicy)
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.Plan, PlanInput{Target: Target{Connection: "cdb", Object: "pdb:SALESPDB"}, SampleWindow: 1e9, ObserveWindow: 1e9, RestoreGate: true})
+	require.ErrorContains(t, err, "pluggable database")
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.True(t, app.NonRetryable(), "a refusal is final")
 }
 
 func TestPlanRefusesSystemSchemas(t *testing.T) {

@@ -36,6 +36,23 @@ func scratchName(object string) string {
 	return name
 }
 
+// ScratchNamer is an adapter whose scratch objects are named otherwise (Oracle: upper-case
+// unquoted identifiers, no leading underscore), or that has no place for one (an error).
+type ScratchNamer interface {
+	ScratchName(object string) (string, error)
+}
+
+// scratchFor is where the restore gate of object would restore to, or why it cannot run.
+func scratchFor(ad engine.Adapter, connection, object string) (string, error) {
+	if _, ok := ad.(engine.Loader); !ok {
+		return "", refuse("connection %s: its engine cannot restore, so the restore gate cannot run", connection)
+	}
+	if n, ok := ad.(ScratchNamer); ok {
+		return n.ScratchName(object)
+	}
+	return scratchName(object), nil
+}
+
 // TestRestore restores the archive into a scratch database on the same server, compares
 // every table's checksum with the source (still there: access is only cut), and drops the
 // scratch whatever happens. A mismatch is a result (OK false), not an error.
@@ -48,12 +65,12 @@ func (a *Activities) TestRestore(ctx context.Context, in RestoreTestInput) (Rest
 	if err != nil {
 		return RestoreCheck{}, err
 	}
-	loader, ok := ad.(engine.Loader)
-	if !ok {
-		return RestoreCheck{}, refuse("connection %s: its engine cannot restore, so the restore gate cannot run", in.Connection)
+	scratch, err := scratchFor(ad, in.Connection, in.Object)
+	if err != nil {
+		return RestoreCheck{}, classify(err)
 	}
+	loader := ad.(engine.Loader)
 	defer keepAlive(ctx)()
-	scratch := scratchName(in.Object)
 	// A scratch left by a crashed attempt is ours: start again from nothing.
 	if err := loader.DropTarget(ctx, scratch); err != nil {
 		return RestoreCheck{}, err
@@ -86,7 +103,7 @@ func (a *Activities) TestRestore(ctx context.Context, in RestoreTestInput) (Rest
 	check := RestoreCheck{Scratch: scratch, Tables: res.Tables, Rows: res.Rows}
 	for _, t := range tables {
 		if want[t] != got[t] {
-			check.Problems = append(check.Problems, fmt.Sprintf("table %s: CHECKSUM TABLE of the restore %s differs from the source %s", t, got[t], want[t]))
+			check.Problems = append(check.Problems, fmt.Sprintf("table %s: the checksum of the restore %s differs from the source's %s", t, got[t], want[t]))
 		}
 	}
 	sort.Strings(check.Problems)

@@ -22,6 +22,9 @@ type PlanInput struct {
 	SampleWindow  time.Duration   `json:"sample_window"`
 	ObserveWindow time.Duration   `json:"observe_window"`
 	Store         string          `json:"store"`
+	// RestoreGate says the request asks for the verify-restore gate, which the plan refuses
+	// now if the engine or the object cannot have it, rather than after weeks.
+	RestoreGate bool `json:"restore_gate,omitempty"`
 }
 
 // Policy is what this worker allows. Production workers hold windows to the field-proven

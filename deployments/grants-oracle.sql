@@ -74,20 +74,33 @@ GRANT CREATE SESSION TO c##retire_pdb CONTAINER = ALL;  -- log in to CDB$ROOT
 GRANT SYSDBA TO c##retire_pdb CONTAINER = ALL;          -- CLOSE IMMEDIATE / OPEN / SAVE|DISCARD STATE INSTANCES=ALL, DROP PLUGGABLE DATABASE INCLUDING DATAFILES
 -- Read as SYS under SYSDBA: v$pdbs, dba_pdbs, dba_pdb_saved_states, cdb_users, cdb_data_files,
 -- v$datafile, gv$session, gv$active_session_history (the licence rule above applies).
+-- The archive of a PDB also runs under SYSDBA: OPEN READ ONLY RESTRICTED (only RESTRICTED
+-- SESSION holders, i.e. this account, can connect while it is exported), ALTER SESSION SET
+-- CONTAINER into it, its dictionary, DBMS_METADATA and every table of its schemas; then
+-- CLOSE IMMEDIATE again. Nothing is written into the PDB.
 
 ------------------------------------------------------------------------------------------
--- Part 3: restoring from the archive (optional; a separate account is better)
+-- Part 3: restoring from the archive: `retire restore`, and the verify-restore gate
 ------------------------------------------------------------------------------------------
--- The restore replays DBMS_METADATA DDL inside another schema and loads rows into it.
--- GRANT CREATE USER TO retire;               -- create the schema to restore into
+-- `retire restore` can use a separate account (its own connection profile). The gate
+-- (--verify restore) runs with the retirement's own profile, so with it this account needs
+-- these too. The restore creates a new user with no password login (NO AUTHENTICATION from
+-- 18c; a random, expired password and a locked account before) and a quota on one
+-- tablespace, grants it nothing, and replays DBMS_METADATA DDL into it as this account.
+-- The gate's scratch users are named RETIRE$V_<schema>; DROP USER (part 1) drops them, and
+-- retire never drops any other user it restored into. Checksums read both schemas with
+-- READ ANY TABLE (part 1). No password: retire never connects as a restored schema.
+-- A PDB's profile (part 2) connects to CDB$ROOT, where local users cannot be created: restore
+-- a PDB's archive through a profile connected to a PDB or a non-CDB.
+-- GRANT CREATE USER TO retire;               -- the schema to restore into, with its quota
 -- GRANT CREATE ANY TABLE TO retire;          -- schema/<table>.sql
 -- GRANT CREATE ANY INDEX TO retire;          -- indexes.sql
+-- GRANT CREATE ANY SEQUENCE TO retire;       -- sequences.sql (replayed before the tables)
 -- GRANT CREATE ANY VIEW TO retire;           -- views.sql
 -- GRANT CREATE ANY PROCEDURE TO retire;      -- routines.sql (and CREATE ANY TYPE for object types)
 -- GRANT CREATE ANY TRIGGER TO retire;        -- triggers.sql
--- GRANT CREATE ANY SEQUENCE TO retire;       -- sequences.sql
 -- GRANT CREATE ANY SYNONYM TO retire;        -- synonyms.sql
 -- GRANT ALTER ANY TABLE TO retire;           -- constraints.sql; identity columns switched for the load and back
 -- GRANT INSERT ANY TABLE TO retire;          -- the rows
 -- GRANT ALTER ANY PROCEDURE TO retire;       -- DBMS_UTILITY.COMPILE_SCHEMA after PL/SQL replayed out of order
--- GRANT UNLIMITED TABLESPACE TO retire;      -- or give the restored schema a quota
+-- (No UNLIMITED TABLESPACE: the restored schema's own quota pays for its segments.)

@@ -38,7 +38,7 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	r.enter(ctx, PhasePlan)
 	if err := r.run(ctx, planOptions, "Plan: validate and inventory "+r.target(), a.Plan, activities.PlanInput{
 		Target: r.tgt, Strategy: r.s.Request.Strategy, SampleWindow: r.s.Request.SampleWindow,
-		ObserveWindow: r.s.Request.ObserveWindow, Store: r.s.Request.Store,
+		ObserveWindow: r.s.Request.ObserveWindow, Store: r.s.Request.Store, RestoreGate: r.s.Request.Verify == VerifyRestore,
 	}, &r.plan); err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (r *retirement) restoreTest(ctx workflow.Context, res activities.ArchiveRes
 		r.s.setGate(GateRestorable, GateFailed, fmt.Sprint(check.Problems), "", r.now(ctx))
 		return temporal.NewNonRetryableApplicationError("the archive did not restore identically, so nothing was dropped: "+fmt.Sprint(check.Problems), "ArchiveNotRestorable", nil)
 	}
-	r.s.setGate(GateRestorable, GatePassed, fmt.Sprintf("%d tables, %d rows restored into %s and compared (CHECKSUM TABLE), scratch dropped", check.Tables, check.Rows, check.Scratch), "", r.now(ctx))
+	r.s.setGate(GateRestorable, GatePassed, fmt.Sprintf("%d tables, %d rows restored into %s and compared with the source table by table, scratch dropped", check.Tables, check.Rows, check.Scratch), "", r.now(ctx))
 	return nil
 }
 

@@ -31,10 +31,21 @@ type RestoreResult struct {
 	Scripts []string `json:"scripts"`
 }
 
+// ScriptOrder is a Loader whose engine archives other object DDL files than views.sql,
+// routines.sql, triggers.sql and events.sql (Oracle: sequences, indexes, foreign keys,
+// synonyms...): Restore replays before, in order, right after creating the object (even for
+// a restore of some tables only: they must not need the tables), and after, in order,
+// instead of the standard four once every table is loaded. grants.sql stays an option.
+type ScriptOrder interface {
+	RestoreScripts() (before, after []string)
+}
+
 // Restore rebuilds the archive at path as a new object named into: tables (DDL, then data),
-// then views, routines, triggers and events. Every file is checked against its SHA-256 in
-// the manifest as it is read, and every table's row count against the manifest. A restore
-// that fails drops what it created, so nothing half restored is left looking complete.
+// then views, routines, triggers and events (or the engine's own scripts: ScriptOrder).
+// Every file is checked against its SHA-256 in the manifest as it is read, and every
+// table's row count against the manifest. A restore that fails drops what it created, so
+// nothing half restored is left looking complete (or, when the engine refuses to drop it,
+// says so).
 func Restore(ctx context.Context, store *Store, at string, loader engine.Loader, into string, opts RestoreOptions) (res RestoreResult, err error) {
 	m, _, err := ReadManifest(ctx, store, at)
 	if err != nil {
@@ -56,11 +67,21 @@ func Restore(ctx context.Context, store *Store, at string, loader engine.Loader,
 	}
 	defer func() {
 		if err != nil {
-			_ = loader.DropTarget(context.WithoutCancel(ctx), into)
-			err = fmt.Errorf("%w (the partial restore %s was dropped)", err, into)
+			if derr := loader.DropTarget(context.WithoutCancel(ctx), into); derr != nil {
+				err = fmt.Errorf("%w (the partial restore %s was NOT dropped: %v)", err, into, derr)
+			} else {
+				err = fmt.Errorf("%w (the partial restore %s was dropped)", err, into)
+			}
 		}
 	}()
 	res.Object = into
+	before, scripts := []string(nil), []string{"views.sql", "routines.sql", "triggers.sql", "events.sql"}
+	if so, ok := loader.(ScriptOrder); ok {
+		before, scripts = so.RestoreScripts()
+	}
+	if err := runScripts(ctx, store, at, m, loader, into, before, &res); err != nil {
+		return res, err
+	}
 	for _, t := range tables {
 		ddl, err := readChecked(ctx, store, at, t.DDL)
 		if err != nil {
@@ -87,25 +108,30 @@ func Restore(ctx context.Context, store *Store, at string, loader engine.Loader,
 	if len(opts.Tables) > 0 {
 		return res, nil
 	}
-	scripts := []string{"views.sql", "routines.sql", "triggers.sql", "events.sql"}
 	if opts.Grants {
 		scripts = append(scripts, "grants.sql")
 	}
-	for _, name := range scripts {
+	err = runScripts(ctx, store, at, m, loader, into, scripts, &res)
+	return res, err
+}
+
+// runScripts replays the named object DDL files the archive has, in order.
+func runScripts(ctx context.Context, store *Store, at string, m Manifest, loader engine.Loader, into string, names []string, res *RestoreResult) error {
+	for _, name := range names {
 		i := slices.IndexFunc(m.Files, func(f File) bool { return strings.HasSuffix(f.Key, "/"+name) })
 		if i < 0 {
 			continue
 		}
 		text, err := readChecked(ctx, store, at, m.Files[i])
 		if err != nil {
-			return res, err
+			return err
 		}
 		if err := loader.RunScript(ctx, into, string(text)); err != nil {
-			return res, err
+			return err
 		}
 		res.Scripts = append(res.Scripts, name)
 	}
-	return res, nil
+	return nil
 }
 
 // readChecked reads a small file of the archive and refuses it if it is not what the

@@ -161,6 +161,8 @@ type PDBState struct {
 	Name string `json:"name"`
 	// OpenMode is READ WRITE, READ ONLY or MOUNTED.
 	OpenMode string `json:"open_mode"`
+	// Restricted is true when it was open RESTRICTED (only RESTRICTED SESSION holders connect).
+	Restricted bool `json:"restricted,omitempty"`
 	// SavedState is true when the PDB had a saved state (it reopens itself when the CDB restarts).
 	SavedState bool     `json:"saved_state,omitempty"`
 	Datafiles  []string `json:"datafiles,omitempty"`
@@ -262,6 +264,9 @@ type SourceInfo struct {
 	// (MySQL TIMESTAMP), e.g. "+00:00"; a restore must load them in the same zone. Empty when
 	// the engine prints no such values.
 	TimeZone string `json:"time_zone,omitempty"`
+	// Tablespace is the object's default tablespace (Oracle schemas); a restore puts the new
+	// schema there when it still exists and is writable, else in the database default.
+	Tablespace string `json:"tablespace,omitempty"`
 }
 
 // Column is a column as the source declares it.

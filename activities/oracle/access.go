@@ -90,7 +90,12 @@ func (a *Adapter) SnapshotAccess(ctx context.Context, object string, strategy en
 		if err != nil {
 			return engine.AccessSnapshot{}, err
 		}
-		snap.PDB = &engine.PDBState{Name: t.name, OpenMode: p.openMode, SavedState: saved > 0, Datafiles: files}
+		_, restricted, err := a.pdbMode(ctx, c, t.name)
+		if err != nil {
+			return engine.AccessSnapshot{}, err
+		}
+		snap.PDB = &engine.PDBState{Name: t.name, OpenMode: p.openMode, Restricted: restricted && p.openMode != "MOUNTED",
+			SavedState: saved > 0, Datafiles: files}
 	} else {
 		u, err := a.lookupUser(ctx, c, t.name)
 		if err != nil {
@@ -417,21 +422,40 @@ func (a *Adapter) restorePDB(ctx context.Context, c conn, t target, snap engine.
 	if snap.PDB == nil {
 		return fmt.Errorf("snapshot of %s has no pluggable database state: %w", t, engine.ErrRefused)
 	}
-	var open string
-	switch snap.PDB.OpenMode {
-	case "READ WRITE", "READ ONLY":
-		open = "OPEN " + snap.PDB.OpenMode
-	case "MOUNTED":
+	want := snap.PDB.OpenMode
+	switch want {
+	case "READ WRITE", "READ ONLY", "MOUNTED":
 	default:
-		return fmt.Errorf("snapshot open mode %q of %s cannot be restored by this tool: %w", snap.PDB.OpenMode, t, engine.ErrRefused)
+		return fmt.Errorf("snapshot open mode %q of %s cannot be restored by this tool: %w", want, t, engine.ErrRefused)
 	}
-	if open != "" {
-		err := a.exec(ctx, c, "ALTER PLUGGABLE DATABASE "+q(t.name)+" "+open+" INSTANCES=ALL")
-		if isCode(err, oraNoPDB) {
-			return fmt.Errorf("pluggable database %s was dropped since the snapshot: %w", t.name, engine.ErrRefused)
+	restricted := snap.PDB.Restricted && want != "MOUNTED"
+	mode, nowRestricted, err := a.pdbMode(ctx, c, t.name)
+	if err != nil {
+		return err
+	}
+	if mode == "" {
+		return fmt.Errorf("pluggable database %s was dropped since the snapshot: %w", t.name, engine.ErrRefused)
+	}
+	if mode != want || (mode != "MOUNTED" && nowRestricted != restricted) {
+		// Open some other way since the cut (READ ONLY RESTRICTED by the archive, or by
+		// hand): Oracle opens a PDB only from MOUNTED, so it is closed first.
+		if mode != "MOUNTED" {
+			if err := a.closePDB(ctx, c, t); err != nil {
+				return err
+			}
 		}
-		if err != nil && !isCode(err, oraPDBOpen) {
-			return fmt.Errorf("open pluggable database %s: %w", t.name, err)
+		if want != "MOUNTED" {
+			open := "OPEN " + want
+			if restricted {
+				open += " RESTRICTED"
+			}
+			err := a.exec(ctx, c, "ALTER PLUGGABLE DATABASE "+q(t.name)+" "+open+" INSTANCES=ALL")
+			if isCode(err, oraNoPDB) {
+				return fmt.Errorf("pluggable database %s was dropped since the snapshot: %w", t.name, engine.ErrRefused)
+			}
+			if err != nil && !isCode(err, oraPDBOpen) {
+				return fmt.Errorf("open pluggable database %s: %w", t.name, err)
+			}
 		}
 	}
 	if snap.PDB.SavedState {

@@ -2,7 +2,8 @@
 // (user) with the tablespaces only it uses, written "SCOTT", or a pluggable database,
 // written "pdb:SALESPDB". The adapter inventories it, watches who connects, cuts and
 // restores access (lock the account, revoke grants on its objects, tablespaces read-only or
-// offline; close the PDB), exports it and drops it.
+// offline; close the PDB), exports it (a PDB opened READ ONLY RESTRICTED for the while) and
+// drops it; as an engine.Loader it rebuilds an archive as a new schema (loader.go).
 //
 // Every call opens its own session and closes it before returning, and every statement
 // runs under its own deadline (Config.QueryTimeout), so nothing is held across the long

@@ -18,6 +18,8 @@ type call struct {
 	Args     []any
 	Exec     bool
 	Deadline bool
+	// Sess is the session the statement ran on, numbered from 1 in dial order.
+	Sess int
 }
 
 type queryFunc func(args []any) ([][]any, error)
@@ -52,7 +54,7 @@ func (f *fakeDB) dialer() dialer {
 		defer f.mu.Unlock()
 		f.dials = append(f.dials, opts)
 		f.open++
-		return &fakeConn{f: f}, nil
+		return &fakeConn{f: f, id: len(f.dials)}, nil
 	}
 }
 
@@ -113,6 +115,7 @@ func (f *fakeDB) handler(query string) (queryFunc, error) {
 
 type fakeConn struct {
 	f      *fakeDB
+	id     int
 	closed bool
 }
 
@@ -125,7 +128,7 @@ func (c *fakeConn) Exec(ctx context.Context, query string, args ...any) error {
 	if c.closed {
 		return fmt.Errorf("fake: exec on a closed session")
 	}
-	c.f.record(call{SQL: query, Args: args, Exec: true, Deadline: hasDeadline(ctx)})
+	c.f.record(call{SQL: query, Args: args, Exec: true, Deadline: hasDeadline(ctx), Sess: c.id})
 	if c.f.execHook != nil {
 		return c.f.execHook(query, args)
 	}
@@ -136,7 +139,7 @@ func (c *fakeConn) Query(ctx context.Context, query string, args []any, scan fun
 	if c.closed {
 		return fmt.Errorf("fake: query on a closed session")
 	}
-	c.f.record(call{SQL: query, Args: args, Deadline: hasDeadline(ctx)})
+	c.f.record(call{SQL: query, Args: args, Deadline: hasDeadline(ctx), Sess: c.id})
 	h, err := c.f.handler(query)
 	if err != nil {
 		return err
@@ -154,7 +157,7 @@ func (c *fakeConn) Query(ctx context.Context, query string, args []any, scan fun
 }
 
 func (c *fakeConn) Cursor(ctx context.Context, query string, args []any) (cursor, error) {
-	c.f.record(call{SQL: query, Args: args, Deadline: hasDeadline(ctx)})
+	c.f.record(call{SQL: query, Args: args, Deadline: hasDeadline(ctx), Sess: c.id})
 	h, err := c.f.handler(query)
 	if err != nil {
 		return nil, err
@@ -241,10 +244,11 @@ type wSession struct {
 }
 
 type wPDB struct {
-	conID    int64
-	openMode string
-	saved    bool
-	files    []string
+	conID      int64
+	openMode   string
+	restricted bool
+	saved      bool
+	files      []string
 }
 
 func newWorld(t *testing.T) *world {
@@ -462,6 +466,20 @@ func (w *world) script() {
 	}
 	f.onFunc(qPDBDatafiles, pdbFiles)
 	f.onFunc(qPDBFiles, pdbFiles)
+	f.onFunc(qPDBMode, func(a []any) ([][]any, error) {
+		p, ok := w.pdbs[a[0].(string)]
+		if !ok {
+			return nil, nil
+		}
+		var restricted any = map[bool]string{true: "YES", false: "NO"}[p.restricted]
+		if p.openMode == "MOUNTED" {
+			restricted = nil
+		}
+		return rowsOf([]any{p.openMode, restricted}), nil
+	})
+	f.onFunc(qDefaultPermanent, func([]any) ([][]any, error) { return rowsOf([]any{w.defaults[0]}), nil })
+	f.on(qPDBSchemas)
+	f.on(qTableExists, []any{int64(0)})
 	f.on(qPDBStatus, []any{"NORMAL"})
 	f.on(qPDBUsers, []any{"APP"}, []any{"HR"})
 	// The rest of the plan's queries answer nothing unless a test says otherwise.
@@ -504,7 +522,8 @@ var (
 	reKill       = regexp.MustCompile(`^ALTER SYSTEM KILL SESSION '(\d+),(\d+),@(\d+)' IMMEDIATE$`)
 	reDropUser   = regexp.MustCompile(`^DROP USER "([^"]+)" CASCADE$`)
 	reDropTS     = regexp.MustCompile(`^DROP TABLESPACE "([^"]+)" INCLUDING CONTENTS AND DATAFILES$`)
-	rePDB        = regexp.MustCompile(`^ALTER PLUGGABLE DATABASE "([^"]+)" (CLOSE IMMEDIATE|OPEN READ WRITE|OPEN READ ONLY|SAVE STATE|DISCARD STATE) INSTANCES=ALL$`)
+	rePDB        = regexp.MustCompile(`^ALTER PLUGGABLE DATABASE "([^"]+)" (CLOSE IMMEDIATE|OPEN READ WRITE|OPEN READ ONLY|SAVE STATE|DISCARD STATE)( RESTRICTED)? INSTANCES=ALL$`)
+	reCreateUser = regexp.MustCompile(`^CREATE USER "([^"]+)" (?:NO AUTHENTICATION|IDENTIFIED BY "[^"]+") DEFAULT TABLESPACE "([^"]+)" QUOTA UNLIMITED ON "([^"]+)"( PASSWORD EXPIRE ACCOUNT LOCK)?$`)
 	reDropPDB    = regexp.MustCompile(`^DROP PLUGGABLE DATABASE "([^"]+)" INCLUDING DATAFILES$`)
 )
 
@@ -612,6 +631,20 @@ func (w *world) apply(stmt string) error {
 		}
 		return nil
 	}
+	if m := reCreateUser.FindStringSubmatch(stmt); m != nil {
+		if _, ok := w.users[m[1]]; ok {
+			return ora(oraUserConflict)
+		}
+		if _, ok := w.ts[m[2]]; !ok || m[2] != m[3] {
+			return ora(oraNoTablespace)
+		}
+		status := "OPEN"
+		if m[4] != "" {
+			status = "EXPIRED & LOCKED"
+		}
+		w.users[m[1]] = &wUser{status: status, defaultTS: m[2]}
+		return nil
+	}
 	if m := reDropUser.FindStringSubmatch(stmt); m != nil {
 		if _, ok := w.users[m[1]]; !ok {
 			return ora(oraNoUser)
@@ -638,13 +671,13 @@ func (w *world) apply(stmt string) error {
 			if p.openMode == "MOUNTED" {
 				return ora(oraPDBClosed)
 			}
-			p.openMode = "MOUNTED"
+			p.openMode, p.restricted = "MOUNTED", false
 			w.sessions = slices.DeleteFunc(w.sessions, func(s wSession) bool { return s.conID == p.conID })
 		case "OPEN READ WRITE", "OPEN READ ONLY":
 			if p.openMode != "MOUNTED" {
 				return ora(oraPDBOpen)
 			}
-			p.openMode = strings.TrimPrefix(m[2], "OPEN ")
+			p.openMode, p.restricted = strings.TrimPrefix(m[2], "OPEN "), m[3] != ""
 		case "SAVE STATE":
 			p.saved = true
 		case "DISCARD STATE":

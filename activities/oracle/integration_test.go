@@ -6,6 +6,7 @@
 //
 // The DSN's user must be able to create and drop users and tablespaces (SYSTEM in a PDB
 // will do). Each test builds its own schema, tablespace and grantee and drops them at the end.
+// The restore tests also start MinIO from ./bin (make tools) for the archive.
 package oracle
 
 import (
@@ -23,7 +24,9 @@ import (
 	_ "github.com/sijms/go-ora/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/testservices"
 )
 
 const dsnHint = "ORACLE_DSN is not set: the Oracle integration suite needs a server, e.g. " +
@@ -86,6 +89,7 @@ func newFixture(t *testing.T) *fixture {
 		c := context.Background()
 		for _, s := range []string{
 			`DROP USER "` + f.app + `" CASCADE`, `DROP USER "` + f.owner + `" CASCADE`, `DROP USER "` + f.owner + `_COPY" CASCADE`,
+			`DROP USER "` + scratchPrefix + f.owner + `" CASCADE`, `DROP USER "` + f.owner + `_R" CASCADE`,
 			`DROP TABLESPACE "` + f.ts + `" INCLUDING CONTENTS AND DATAFILES`,
 		} {
 			_, _ = admin.ExecContext(c, s)
@@ -327,4 +331,117 @@ func TestOracleRefusesSystemUsers(t *testing.T) {
 	for _, name := range []string{"SYS", "SYSTEM", "XDB", "AUDSYS", "pdb:PDB$SEED"} {
 		require.ErrorIs(t, a.Validate(itCtx(t), name), engine.ErrRefused, name)
 	}
+}
+
+// archivedFixture cuts the fixture's access and archives it to a real MinIO, as the workflow does
+// before the restore gate, and checks the archive.
+func archivedFixture(t *testing.T, f *fixture, a *Adapter) (*archive.Store, string, archive.Manifest, engine.AccessSnapshot) {
+	t.Helper()
+	ctx := itCtx(t)
+	snap, err := a.SnapshotAccess(ctx, f.owner, engine.StrategyRevoke)
+	require.NoError(t, err)
+	_, err = a.Cut(ctx, snap)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Restore(context.Background(), snap) })
+	srv := testservices.MinIO(t)
+	store, err := archive.NewStore(ctx, archive.StoreConfig{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Bucket: "retire-oracle-it"})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsureBucket(ctx))
+	path := "oracle/" + f.owner + "/it"
+	src, err := a.Source(ctx, f.owner, snap)
+	require.NoError(t, err)
+	_, err = archive.Export(ctx, src, store, path, f.owner, archive.ExportOptions{})
+	require.NoError(t, err)
+	require.NoError(t, src.Close())
+	v, err := archive.Verify(ctx, store, path)
+	require.NoError(t, err)
+	require.True(t, v.OK, "%v", v.Problems)
+	m, _, err := archive.ReadManifest(ctx, store, path)
+	require.NoError(t, err)
+	return store, path, m, snap
+}
+
+func tableNames(m archive.Manifest) []string {
+	var out []string
+	for _, t := range m.Tables {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// The restore of the archive under another name gives identical tables (the archive's
+// checksum of every row, equal to the manifest's) and the same views, routines and
+// triggers, rewritten to the new owner; an existing schema is never restored into.
+func TestOracleRestoreFromTheArchiveAndChecksums(t *testing.T) {
+	f := newFixture(t)
+	a := f.adapter(t)
+	ctx := itCtx(t)
+	store, path, m, _ := archivedFixture(t, f, a)
+	copyOwner := f.owner + "_R"
+
+	rr, err := archive.Restore(ctx, store, path, a, copyOwner, archive.RestoreOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 1, rr.Tables)
+	require.EqualValues(t, 3, rr.Rows)
+	want, err := a.Checksums(ctx, f.owner, tableNames(m))
+	require.NoError(t, err)
+	got, err := a.Checksums(ctx, copyOwner, tableNames(m))
+	require.NoError(t, err)
+	require.Equal(t, want, got, "restored tables differ from the source")
+	require.Equal(t, m.Tables[0].Checksum, got["EVERYTHING"], "the manifest's checksum")
+
+	source, err := a.Inventory(ctx, f.owner)
+	require.NoError(t, err)
+	restored, err := a.Inventory(ctx, copyOwner)
+	require.NoError(t, err)
+	require.Equal(t, source.Views, restored.Views)
+	require.Equal(t, source.Routines, restored.Routines)
+	require.Equal(t, source.Triggers, restored.Triggers)
+	// The trigger is on the copy's table, not on the source's.
+	var on string
+	require.NoError(t, f.admin.QueryRowContext(ctx, `SELECT table_owner FROM dba_triggers WHERE owner = :1 AND trigger_name = 'EVERYTHING_BIU'`, copyOwner).Scan(&on))
+	require.Equal(t, copyOwner, on)
+	var invalid int
+	require.NoError(t, f.admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM dba_objects WHERE owner = :1 AND status <> 'VALID'`, copyOwner).Scan(&invalid))
+	require.Zero(t, invalid, "every restored object compiles")
+
+	_, err = archive.Restore(ctx, store, path, a, copyOwner, archive.RestoreOptions{})
+	require.ErrorIs(t, err, engine.ErrRefused, "an existing schema is never restored into")
+	require.ErrorIs(t, a.DropTarget(ctx, copyOwner), engine.ErrRefused, "only a scratch is ever dropped")
+}
+
+// The verify-restore gate's steps: a scratch RETIRE$V_<schema> with no login and a quota
+// on the database default (the schema's tablespace is read-only since the cut, and stays
+// so), the same checksums as the source, then dropped.
+func TestOracleVerifyRestoreGate(t *testing.T) {
+	f := newFixture(t)
+	a := f.adapter(t)
+	ctx := itCtx(t)
+	store, path, m, _ := archivedFixture(t, f, a)
+	scratch, err := a.ScratchName(f.owner)
+	require.NoError(t, err)
+	require.NoError(t, a.DropTarget(ctx, scratch))
+	_, err = archive.Restore(ctx, store, path, a, scratch, archive.RestoreOptions{})
+	require.NoError(t, err)
+	var auth, ts string
+	require.NoError(t, f.admin.QueryRowContext(ctx, `SELECT authentication_type, default_tablespace FROM dba_users WHERE username = :1`, scratch).Scan(&auth, &ts))
+	require.Equal(t, "NONE", auth, "no password login (18c+)")
+	require.NotEqual(t, f.ts, ts)
+	var privs int
+	require.NoError(t, f.admin.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM dba_sys_privs WHERE grantee = :1) + (SELECT COUNT(*) FROM dba_role_privs WHERE grantee = :2) FROM dual`, scratch, scratch).Scan(&privs))
+	require.Zero(t, privs, "nothing granted")
+
+	want, err := a.Checksums(ctx, f.owner, tableNames(m))
+	require.NoError(t, err)
+	got, err := a.Checksums(ctx, scratch, tableNames(m))
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	require.NoError(t, a.DropTarget(ctx, scratch))
+	require.NoError(t, a.DropTarget(ctx, scratch), "already gone counts as dropped")
+	var left int
+	require.NoError(t, f.admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM dba_users WHERE username = :1`, scratch).Scan(&left))
+	require.Zero(t, left)
+	require.Contains(t, f.access(t), f.ts+" READ ONLY", "the cut state was left alone")
+	require.ErrorIs(t, a.DropTarget(ctx, f.owner), engine.ErrRefused)
 }

@@ -60,6 +60,9 @@ func (a *Adapter) RestoreTable(ctx context.Context, owner, table string, cols []
 }
 
 // ApplyDDL replays DBMS_METADATA output (schema/<table>.sql, views.sql...) inside owner.
+// Statements after a schema marker (-- retire: schema "SCOTT") that name that schema are
+// rewritten to name owner instead (see retarget), so that a restore under another name
+// creates nothing against the source.
 func (a *Adapter) ApplyDDL(ctx context.Context, owner, ddl string) error {
 	o, err := validOwner(owner)
 	if err != nil {
@@ -70,7 +73,7 @@ func (a *Adapter) ApplyDDL(ctx context.Context, owner, ddl string) error {
 		return err
 	}
 	defer c.Close()
-	// The DDL names no schema (EMIT_SCHEMA false), so it lands in the current one.
+	// Unqualified names (EMIT_SCHEMA false) land in the current schema.
 	if err := a.exec(ctx, c, "ALTER SESSION SET CURRENT_SCHEMA = "+q(o)); err != nil {
 		return fmt.Errorf("switch to schema %s: %w", o, err)
 	}
@@ -295,11 +298,22 @@ func (w *batchWriter) insertOne(ctx context.Context, row [][]byte, empty []bool)
 	return nil
 }
 
-// applyDDL runs each statement of a DDL file. PL/SQL that refers to objects not created
-// yet is created invalid (ORA-24344); the schema is recompiled once at the end.
+// applyDDL runs each statement of a DDL file, rewritten from the schema it was printed for
+// to owner. PL/SQL that refers to objects not created yet is created invalid (ORA-24344);
+// the schema is recompiled once at the end.
 func (a *Adapter) applyDDL(ctx context.Context, c conn, owner, ddl string) error {
+	parts, err := splitSchemas(ddl)
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	for _, p := range parts {
+		for _, stmt := range splitDDL(p.text) {
+			stmts = append(stmts, retarget(stmt, p.owner, owner))
+		}
+	}
 	invalid := false
-	for _, stmt := range splitDDL(ddl) {
+	for _, stmt := range stmts {
 		sctx, cancel := ctx, context.CancelFunc(func() {})
 		if _, ok := ctx.Deadline(); !ok {
 			sctx, cancel = context.WithTimeout(ctx, ddlTimeout)

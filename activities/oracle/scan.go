@@ -16,19 +16,20 @@ import (
 // LOB of a fetch at once. Tables with LOB or LONG columns are therefore fetched
 // Config.LOBPrefetchRows rows per round trip, which bounds memory to that many values.
 func (s *source) Scan(ctx context.Context, table string) (engine.Rows, error) {
-	if err := s.known(table); err != nil {
-		return nil, err
-	}
-	meta, err := s.a.open(ctx)
+	ref, err := s.ref(table)
 	if err != nil {
 		return nil, err
 	}
-	cols, err := s.a.columns(ctx, meta, s.owner, table)
+	meta, err := s.session(ctx, connOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cols, err := s.a.columns(ctx, meta, ref.owner, ref.name)
 	meta.Close()
 	if err != nil {
 		return nil, err
 	}
-	query, fix, err := scanQuery(s.owner, table, cols)
+	query, fix, err := scanQuery(ref.owner, ref.name, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +46,7 @@ func (s *source) Scan(ctx context.Context, table string) (engine.Rows, error) {
 	} else {
 		sctx, cancel = context.WithTimeout(ctx, scanTimeout)
 	}
-	c, err := s.a.openWith(sctx, opts)
+	c, err := s.session(sctx, opts)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -54,7 +55,7 @@ func (s *source) Scan(ctx context.Context, table string) (engine.Rows, error) {
 	if err != nil {
 		c.Close()
 		cancel()
-		return nil, fmt.Errorf("scan %s.%s: %w", s.owner, table, err)
+		return nil, fmt.Errorf("scan %s.%s: %w", ref.owner, ref.name, err)
 	}
 	return newTableRows(cols, fix, c, cur, cancel), nil
 }

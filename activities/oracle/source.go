@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dataretire/retire/activities/engine"
 )
@@ -50,28 +51,49 @@ const (
 	oraNoDependent      = 31608
 )
 
-// source is a schema opened for export.
+// schemaMarker starts the part of a DDL file that DBMS_METADATA printed for one schema:
+//
+//	-- retire: schema "SCOTT"
+//
+// Every schema/*.sql file the export writes carries it (a PDB's object files one per
+// schema), so that a restore into another schema knows which owner the statements after it
+// name, and rewrites "SCOTT". to the new owner (see retarget).
+const schemaMarker = `-- retire: schema `
+
+func markerLine(owner string) string { return schemaMarker + q(owner) + "\n" }
+
+// tableRef is where an archived table lives: a schema's own table, or for a PDB the table
+// of one of its schemas, archived as "SCHEMA.TABLE".
+type tableRef struct{ owner, name string }
+
+// source is a schema, or a pluggable database opened read-only, being exported.
 type source struct {
 	a      *Adapter
-	owner  string
+	owner  string // the schema; "" for a PDB
+	pdb    string // the PDB; "" for a schema
 	info   engine.SourceInfo
-	tables []string
+	owners []string // the schemas exported, in order
+	tables []string // archive names, in order
+	where  map[string]tableRef
 	snap   engine.AccessSnapshot
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ engine.Source = (*source)(nil)
 
-// Source opens a schema for export. A PDB is not exported through this adapter (it is one
-// database of many schemas: retire its schemas, or archive it with RMAN or Data Pump).
-// Under the offline tablespace mode, the tablespaces come back online read-only first:
-// offline data cannot be read.
+// Source opens a schema, or a pluggable database ("pdb:NAME"), for export. Under the
+// offline tablespace mode, the schema's tablespaces come back online read-only first:
+// offline data cannot be read. A PDB, closed by the cut, is opened READ ONLY RESTRICTED
+// for the export and closed again by Close (see openPDBForArchive).
 func (a *Adapter) Source(ctx context.Context, object string, snap engine.AccessSnapshot) (engine.Source, error) {
 	t, err := a.snapshotTarget(object, snap)
 	if err != nil {
 		return nil, err
 	}
 	if t.isPDB {
-		return nil, fmt.Errorf("%s: exporting a whole pluggable database is not supported here; retire its schemas one by one, or archive it with RMAN or Data Pump before retiring it: %w", t, engine.ErrRefused)
+		return a.pdbSource(ctx, t, snap)
 	}
 	c, err := a.open(ctx)
 	if err != nil {
@@ -90,16 +112,40 @@ func (a *Adapter) Source(ctx context.Context, object string, snap engine.AccessS
 	if err != nil {
 		return nil, err
 	}
-	tables, err := a.tables(ctx, c, t.name)
+	u, err := a.lookupUser(ctx, c, t.name)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, len(tables))
-	for i, tb := range tables {
-		names[i] = tb.name
+	s := &source{a: a, owner: t.name, snap: snap, owners: []string{t.name}, where: map[string]tableRef{},
+		info: engine.SourceInfo{Engine: "oracle", Version: version, Charset: charset}}
+	if u != nil {
+		s.info.Tablespace = u.defaultTS
 	}
-	return &source{a: a, owner: t.name, snap: snap, tables: names,
-		info: engine.SourceInfo{Engine: "oracle", Version: version, Charset: charset}}, nil
+	if err := s.addTables(ctx, c, t.name); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// addTables lists the owner's tables. A schema's are archived under their own names, a
+// PDB's as "SCHEMA.TABLE" (the schema cannot hold a dot, so the name splits back).
+func (s *source) addTables(ctx context.Context, c conn, owner string) error {
+	tables, err := s.a.tables(ctx, c, owner)
+	if err != nil {
+		return err
+	}
+	for _, tb := range tables {
+		name := tb.name
+		if s.pdb != "" {
+			name = owner + "." + tb.name
+		}
+		if _, dup := s.where[name]; dup {
+			return fmt.Errorf("table name %q is ambiguous in the archive of %s: %w", name, s.what(), engine.ErrRefused)
+		}
+		s.where[name] = tableRef{owner: owner, name: tb.name}
+		s.tables = append(s.tables, name)
+	}
+	return nil
 }
 
 // readableTablespaces brings offline tablespaces of the snapshot back online, read-only.
@@ -119,20 +165,62 @@ func (s *source) Info() engine.SourceInfo { return s.info }
 
 func (s *source) Tables() []string { return slices.Clone(s.tables) }
 
-// Close has nothing to release: every call opens and closes its own session.
-func (s *source) Close() error { return nil }
-
-// known refuses tables that are not in the list: the name goes into SQL.
-func (s *source) known(table string) error {
-	if !slices.Contains(s.tables, table) {
-		return fmt.Errorf("table %q is not a table of %s: %w", table, s.owner, engine.ErrRefused)
+// what names the source in messages.
+func (s *source) what() string {
+	if s.pdb != "" {
+		return "pluggable database " + s.pdb
 	}
-	return nil
+	return s.owner
+}
+
+// Close closes a PDB again (the state the cut left it in, and the one the drop wants); a
+// schema has nothing to release: every call opens and closes its own session.
+func (s *source) Close() error {
+	if s.pdb == "" {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		// The export's context may be gone by now; closing must still happen, under its own
+		// deadline.
+		ctx := context.Background()
+		c, err := s.a.open(ctx)
+		if err != nil {
+			s.closeErr = err
+			return
+		}
+		defer c.Close()
+		s.closeErr = s.a.closePDB(ctx, c, target{name: s.pdb, isPDB: true})
+	})
+	return s.closeErr
+}
+
+// session opens a session for one call: in the PDB's container when exporting a PDB.
+func (s *source) session(ctx context.Context, opts connOptions) (conn, error) {
+	c, err := s.a.openWith(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.pdb != "" {
+		if err := s.a.setContainer(ctx, c, s.pdb); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// ref refuses tables that are not in the list: the name goes into SQL.
+func (s *source) ref(table string) (tableRef, error) {
+	r, ok := s.where[table]
+	if !ok {
+		return tableRef{}, fmt.Errorf("table %q is not a table of %s: %w", table, s.what(), engine.ErrRefused)
+	}
+	return r, nil
 }
 
 // metadata opens a session with the DBMS_METADATA transforms set.
 func (s *source) metadata(ctx context.Context) (conn, error) {
-	c, err := s.a.open(ctx)
+	c, err := s.session(ctx, connOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -144,13 +232,13 @@ func (s *source) metadata(ctx context.Context) (conn, error) {
 }
 
 // ddl is DBMS_METADATA's DDL of one object ("" when it has gone meanwhile).
-func (s *source) ddl(ctx context.Context, c conn, query, objectType, name string) (string, error) {
-	r, err := s.a.first(ctx, c, query, objectType, name, s.owner)
+func (s *source) ddl(ctx context.Context, c conn, query, objectType, name, owner string) (string, error) {
+	r, err := s.a.first(ctx, c, query, objectType, name, owner)
 	if isCode(err, oraMetadataNotFound, oraNoDependent) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("DDL of %s %s.%s: %w", strings.ToLower(objectType), s.owner, name, err)
+		return "", fmt.Errorf("DDL of %s %s.%s: %w", strings.ToLower(objectType), owner, name, err)
 	}
 	if r == nil {
 		return "", nil
@@ -158,9 +246,10 @@ func (s *source) ddl(ctx context.Context, c conn, query, objectType, name string
 	return strings.TrimSpace(str(r[0])) + "\n", nil
 }
 
-// TableDDL is CREATE TABLE as DBMS_METADATA prints it.
+// TableDDL is CREATE TABLE as DBMS_METADATA prints it, after the line naming its schema.
 func (s *source) TableDDL(ctx context.Context, table string) (string, error) {
-	if err := s.known(table); err != nil {
+	r, err := s.ref(table)
+	if err != nil {
 		return "", err
 	}
 	c, err := s.metadata(ctx)
@@ -168,36 +257,37 @@ func (s *source) TableDDL(ctx context.Context, table string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	text, err := s.ddl(ctx, c, qGetDDL, "TABLE", table)
+	text, err := s.ddl(ctx, c, qGetDDL, "TABLE", r.name, r.owner)
 	if err != nil {
 		return "", err
 	}
 	if text == "" {
-		return "", fmt.Errorf("table %s.%s has no DDL (dropped meanwhile?)", s.owner, table)
+		return "", fmt.Errorf("table %s.%s has no DDL (dropped meanwhile?)", r.owner, r.name)
 	}
-	return text, nil
+	return markerLine(r.owner) + text, nil
 }
 
 // ddlFile is one object DDL file: which objects, and how DBMS_METADATA names their type.
 type ddlFile struct {
 	name   string
 	header string
-	list   func(ctx context.Context, c conn) ([][2]string, error) // (type, name) pairs
+	list   func(ctx context.Context, c conn, owner string) ([][2]string, error) // (type, name) pairs
 	query  string
 }
 
 // ObjectDDL returns views.sql, routines.sql, triggers.sql, sequences.sql, indexes.sql,
 // synonyms.sql, constraints.sql, jobs.sql and grants.sql (events.sql stays empty: Oracle
-// has scheduler jobs, which a restore must not start on its own, so they are apart).
+// has scheduler jobs, which a restore must not start on its own, so they are apart). For a
+// PDB, each file holds every exported schema's part, each after its schema marker.
 func (s *source) ObjectDDL(ctx context.Context) (map[string]string, error) {
 	c, err := s.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	named := func(objectType, query string, args ...any) func(context.Context, conn) ([][2]string, error) {
-		return func(ctx context.Context, c conn) ([][2]string, error) {
-			names, err := s.a.strings1(ctx, c, query, args...)
+	named := func(objectType, query string) func(context.Context, conn, string) ([][2]string, error) {
+		return func(ctx context.Context, c conn, owner string) ([][2]string, error) {
+			names, err := s.a.strings1(ctx, c, query, owner)
 			out := make([][2]string, len(names))
 			for i, n := range names {
 				out[i] = [2]string{objectType, n}
@@ -206,38 +296,46 @@ func (s *source) ObjectDDL(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	files := []ddlFile{
-		{name: "views.sql", header: "views (FORCE: their order does not matter)", query: qGetDDL, list: named("VIEW", qViews, s.owner)},
+		{name: "views.sql", header: "views (FORCE: their order does not matter)", query: qGetDDL, list: named("VIEW", qViews)},
 		{name: "routines.sql", header: "types, packages, procedures and functions; objects that compile with errors are recompiled at the end", query: qGetDDL,
-			list: func(ctx context.Context, c conn) ([][2]string, error) {
+			list: func(ctx context.Context, c conn, owner string) ([][2]string, error) {
 				var out [][2]string
-				err := s.a.each(ctx, c, qPLSQLObjects, []any{s.owner}, func(r []any) error {
+				err := s.a.each(ctx, c, qPLSQLObjects, []any{owner}, func(r []any) error {
 					out = append(out, [2]string{str(r[1]), str(r[0])})
 					return nil
 				})
 				return out, err
 			}},
-		{name: "triggers.sql", header: "triggers", query: qGetDDL, list: named("TRIGGER", qTriggers, s.owner)},
-		{name: "sequences.sql", header: "sequences, starting where they stood", query: qGetDDL, list: named("SEQUENCE", qSequences, s.owner)},
+		{name: "triggers.sql", header: "triggers", query: qGetDDL, list: named("TRIGGER", qTriggers)},
+		{name: "sequences.sql", header: "sequences, starting where they stood", query: qGetDDL, list: named("SEQUENCE", qSequences)},
 		{name: "indexes.sql", header: "indexes not created by the table DDL", query: qGetDDL, list: s.indexes},
-		{name: "synonyms.sql", header: "private synonyms", query: qGetDDL, list: named("SYNONYM", qOwnSynonyms, s.owner)},
-		{name: "constraints.sql", header: "foreign keys, once every table exists", query: qGetDependentDDL, list: named("REF_CONSTRAINT", qRefConstraintTables, s.owner)},
-		{name: "jobs.sql", header: "scheduler jobs; NOT replayed by a restore: they would start running", query: qGetDDL, list: named("PROCOBJ", qJobs, s.owner)},
+		{name: "synonyms.sql", header: "private synonyms", query: qGetDDL, list: named("SYNONYM", qOwnSynonyms)},
+		{name: "constraints.sql", header: "foreign keys, once every table exists", query: qGetDependentDDL, list: named("REF_CONSTRAINT", qRefConstraintTables)},
+		{name: "jobs.sql", header: "scheduler jobs; NOT replayed by a restore: they would start running", query: qGetDDL, list: named("PROCOBJ", qJobs)},
 	}
 	out := map[string]string{"events.sql": s.header("events: Oracle has none; see jobs.sql")}
 	for _, f := range files {
-		items, err := f.list(ctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("list objects for %s: %w", f.name, err)
-		}
 		var b strings.Builder
 		b.WriteString(s.header(f.header))
-		for _, it := range items {
-			text, err := s.ddl(ctx, c, f.query, it[0], it[1])
+		for _, owner := range s.owners {
+			items, err := f.list(ctx, c, owner)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("list objects of %s for %s: %w", owner, f.name, err)
 			}
-			b.WriteString(text)
-			if text != "" {
+			marked := false
+			for _, it := range items {
+				text, err := s.ddl(ctx, c, f.query, it[0], it[1], owner)
+				if err != nil {
+					return nil, err
+				}
+				if text == "" {
+					continue
+				}
+				if !marked {
+					b.WriteString(markerLine(owner))
+					marked = true
+				}
+				b.WriteString(text)
 				b.WriteString("\n")
 			}
 		}
@@ -251,11 +349,15 @@ func (s *source) ObjectDDL(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// indexes lists the indexes to recreate, on exported tables only.
-func (s *source) indexes(ctx context.Context, c conn) ([][2]string, error) {
+// indexes lists the owner's indexes to recreate, on exported tables only.
+func (s *source) indexes(ctx context.Context, c conn, owner string) ([][2]string, error) {
 	var out [][2]string
-	err := s.a.each(ctx, c, qIndexes, []any{s.owner, s.owner}, func(r []any) error {
-		if slices.Contains(s.tables, str(r[1])) {
+	err := s.a.each(ctx, c, qIndexes, []any{owner, owner}, func(r []any) error {
+		name := str(r[1])
+		if s.pdb != "" {
+			name = owner + "." + name
+		}
+		if _, ok := s.where[name]; ok {
 			out = append(out, [2]string{"INDEX", str(r[0])})
 		}
 		return nil
@@ -264,28 +366,38 @@ func (s *source) indexes(ctx context.Context, c conn) ([][2]string, error) {
 }
 
 func (s *source) header(what string) string {
-	return fmt.Sprintf("-- %s of %s, as DBMS_METADATA printed them; statements end with ; and PL/SQL with /\n", what, q(s.owner))
+	of := q(s.owner)
+	if s.pdb != "" {
+		of = "pluggable database " + q(s.pdb)
+	}
+	return fmt.Sprintf("-- %s of %s, as DBMS_METADATA printed them; statements end with ; and PL/SQL with /\n", what, of)
 }
 
-// grantsSQL lists the grants on the schema's objects. After the cut the server no longer
-// has them, so they come from the snapshot; the grantees themselves are not created here.
+// grantsSQL lists the grants on the exported schemas' objects. After the cut of a schema
+// the server no longer has them, so they come from the snapshot; a PDB's cut revokes
+// nothing, so they come from its dictionary. The grantees themselves are not created here.
 func (s *source) grantsSQL(ctx context.Context, c conn) (string, error) {
-	grants := s.snap.Grants
-	if s.snap.Strategy != engine.StrategyRevoke || s.snap.TakenAt.IsZero() {
-		var err error
-		if grants, err = s.a.objectGrants(ctx, c, s.owner); err != nil {
-			return "", err
-		}
-	}
-	stmts, err := accessStatements(s.owner, grants, false)
-	if err != nil {
-		return "", err
-	}
 	var b strings.Builder
 	b.WriteString(s.header("grants on the objects (the grantees themselves are not created here)"))
-	for _, st := range stmts {
-		b.WriteString(st)
-		b.WriteString(";\n")
+	for _, owner := range s.owners {
+		grants := s.snap.Grants
+		if s.pdb != "" || s.snap.Strategy != engine.StrategyRevoke || s.snap.TakenAt.IsZero() {
+			var err error
+			if grants, err = s.a.objectGrants(ctx, c, owner); err != nil {
+				return "", err
+			}
+		}
+		stmts, err := accessStatements(owner, grants, false)
+		if err != nil {
+			return "", err
+		}
+		if len(stmts) > 0 {
+			b.WriteString(markerLine(owner))
+		}
+		for _, st := range stmts {
+			b.WriteString(st)
+			b.WriteString(";\n")
+		}
 	}
 	return b.String(), nil
 }

@@ -58,12 +58,13 @@ func TestSourceInfoAndTables(t *testing.T) {
 	src, err := a.Source(bg(), "SCOTT", engine.AccessSnapshot{})
 	require.NoError(t, err)
 	defer src.Close()
-	require.Equal(t, engine.SourceInfo{Engine: "oracle", Version: "19.0.0.0.0", Charset: "AL32UTF8"}, src.Info())
+	require.Equal(t, engine.SourceInfo{Engine: "oracle", Version: "19.0.0.0.0", Charset: "AL32UTF8", Tablespace: "SCOTT_DATA"}, src.Info(),
+		"the default tablespace travels in the manifest, for the restore")
 	require.Equal(t, []string{"DEPT", "EMP", "EVERYTHING"}, src.Tables())
 	require.Zero(t, w.f.open, "no session is held between calls")
 
 	_, err = a.Source(bg(), "pdb:SALESPDB", engine.AccessSnapshot{})
-	require.ErrorIs(t, err, engine.ErrRefused)
+	require.ErrorIs(t, err, engine.ErrRefused, "this connection is not in CDB$ROOT")
 	_, err = a.Source(bg(), "SCOTT", engine.AccessSnapshot{Object: "HR"})
 	require.ErrorIs(t, err, engine.ErrRefused)
 }
@@ -79,7 +80,8 @@ func TestTableDDLComesFromDBMSMetadataWithItsTransforms(t *testing.T) {
 	w.f.reset()
 	ddl, err := src.TableDDL(bg(), "DEPT")
 	require.NoError(t, err)
-	require.Equal(t, "CREATE TABLE \"DEPT\" \n   (\t\"DEPTNO\" NUMBER(2,0), \n\t\"DNAME\" VARCHAR2(14)\n   ) ;\n", ddl)
+	require.Equal(t, "-- retire: schema \"SCOTT\"\nCREATE TABLE \"DEPT\" \n   (\t\"DEPTNO\" NUMBER(2,0), \n\t\"DNAME\" VARCHAR2(14)\n   ) ;\n", ddl,
+		"the DDL names the schema it was printed for, so that a restore elsewhere can rewrite it")
 	sqls := sqlsOf(w.f)
 	require.Equal(t, []string{qTransforms, qGetDDL}, sqls, "the transforms are set on the same session first")
 	for _, p := range []string{"'SQLTERMINATOR', TRUE", "'STORAGE', FALSE", "'SEGMENT_ATTRIBUTES', FALSE", "'REF_CONSTRAINTS', FALSE", "'EMIT_SCHEMA', FALSE"} {
@@ -118,7 +120,7 @@ func TestObjectDDLFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"views.sql", "routines.sql", "triggers.sql", "sequences.sql", "indexes.sql", "synonyms.sql",
 		"constraints.sql", "jobs.sql", "events.sql", "grants.sql"}, keys(files))
-	require.Contains(t, files["views.sql"], "CREATE VIEW EMP_V;")
+	require.Contains(t, files["views.sql"], "-- retire: schema \"SCOTT\"\nCREATE VIEW EMP_V;", "the schema the DDL was printed for, for a restore elsewhere")
 	require.Contains(t, files["routines.sql"], "CREATE TYPE ADDR_T;\n\nCREATE PACKAGE PAY;")
 	require.Contains(t, files["indexes.sql"], "CREATE INDEX EMP_NAME_IX;")
 	require.NotContains(t, files["indexes.sql"], "BIN$", "indexes of tables not exported are left out")

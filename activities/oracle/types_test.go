@@ -16,7 +16,7 @@ import (
 	"github.com/dataretire/retire/activities/engine"
 )
 
-func archive(t *testing.T, c typeClass, v any) []byte {
+func archived(t *testing.T, c typeClass, v any) []byte {
 	t.Helper()
 	b, err := toArchive(c, v, nil)
 	require.NoError(t, err, "%T %v", v, v)
@@ -47,7 +47,7 @@ func TestNumbersStayExact(t *testing.T) {
 		canonical, err := canonicalDecimal(text)
 		require.NoError(t, err)
 		// Archive: go-ora gives NUMBER as decimal text, which is kept as is.
-		require.Equal(t, canonical, string(archive(t, tNumber, text)), text)
+		require.Equal(t, canonical, string(archived(t, tNumber, text)), text)
 
 		// Restore: bound as a go-ora Number, whose bytes decode back to the same text.
 		bv, err := bindValue(tNumber, []byte(canonical))
@@ -109,7 +109,7 @@ func TestIntegersAndFloats(t *testing.T) {
 			n, _ := go_ora.NewNumberFromInt64(-42)
 			v = *n
 		}
-		b := archive(t, tInt64, v)
+		b := archived(t, tInt64, v)
 		bv, err := bindValue(tInt64, b)
 		require.NoError(t, err)
 		require.Equal(t, string(b), strconv.FormatInt(bv.(int64), 10))
@@ -118,7 +118,7 @@ func TestIntegersAndFloats(t *testing.T) {
 	require.Error(t, err)
 
 	for _, f := range []float64{0, math.Copysign(0, -1), 0.1, -1.5e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN(), float64(float32(0.1)), float64(float32(1e-40))} {
-		b := archive(t, tBinaryDouble, f)
+		b := archived(t, tBinaryDouble, f)
 		// The archive parses it as strconv does.
 		back, err := strconv.ParseFloat(string(b), 64)
 		require.NoError(t, err)
@@ -143,7 +143,7 @@ func TestIntegersAndFloats(t *testing.T) {
 		}
 	}
 	// BINARY_FLOAT is read widened to BINARY_DOUBLE; a float32 also widens exactly.
-	require.Equal(t, "0.10000000149011612", string(archive(t, tBinaryFloat, float32(0.1))))
+	require.Equal(t, "0.10000000149011612", string(archived(t, tBinaryFloat, float32(0.1))))
 	bv, err := bindValue(tBinaryFloat, []byte("0.10000000149011612"))
 	require.NoError(t, err)
 	f, _ := strconv.ParseFloat(bv.(string), 32)
@@ -156,27 +156,27 @@ func TestDatesAndTimes(t *testing.T) {
 	at := time.Date(2024, 2, 29, 13, 45, 59, 123456789, time.UTC)
 
 	// DATE carries a time part, and no fraction.
-	require.Equal(t, "2024-02-29 13:45:59", string(archive(t, tDate, at)))
-	require.Equal(t, "2024-02-29 13:45:59", string(archive(t, tDate, " 2024-02-29 13:45:59")), "TO_CHAR with SYYYY pads AD years")
-	require.Equal(t, "-4712-01-01 00:00:00", string(archive(t, tDate, time.Date(-4711, 1, 1, 0, 0, 0, 0, time.UTC))), "4712 BC")
-	require.Equal(t, "-4712-01-01 00:00:00", string(archive(t, tDate, "-4712-01-01 00:00:00")))
+	require.Equal(t, "2024-02-29 13:45:59", string(archived(t, tDate, at)))
+	require.Equal(t, "2024-02-29 13:45:59", string(archived(t, tDate, " 2024-02-29 13:45:59")), "TO_CHAR with SYYYY pads AD years")
+	require.Equal(t, "-4712-01-01 00:00:00", string(archived(t, tDate, time.Date(-4711, 1, 1, 0, 0, 0, 0, time.UTC))), "4712 BC")
+	require.Equal(t, "-4712-01-01 00:00:00", string(archived(t, tDate, "-4712-01-01 00:00:00")))
 
 	// TIMESTAMP(9): nine fractional digits, always.
-	require.Equal(t, "2024-02-29 13:45:59.123456789", string(archive(t, tTimestamp, at)))
-	require.Equal(t, "2024-02-29 13:45:59.000000000", string(archive(t, tTimestamp, go_ora.TimeStamp(at.Truncate(time.Second)))))
+	require.Equal(t, "2024-02-29 13:45:59.123456789", string(archived(t, tTimestamp, at)))
+	require.Equal(t, "2024-02-29 13:45:59.000000000", string(archived(t, tTimestamp, go_ora.TimeStamp(at.Truncate(time.Second)))))
 
 	// WITH TIME ZONE keeps the region (its DST rules) or the offset.
-	require.Equal(t, "2024-07-01 10:00:00.000000001 Europe/Paris", string(archive(t, tTimestampTZ, time.Date(2024, 7, 1, 10, 0, 0, 1, paris))))
-	require.Equal(t, "2024-07-01 10:00:00.000000000 +05:30", string(archive(t, tTimestampTZ, go_ora.TimeStampTZ(time.Date(2024, 7, 1, 10, 0, 0, 0, time.FixedZone("", 5*3600+1800))))))
-	require.Equal(t, "2024-07-01 10:00:00.000000000 -03:00", string(archive(t, tTimestampTZ, " 2024-07-01 10:00:00.000000000 -03:00")))
+	require.Equal(t, "2024-07-01 10:00:00.000000001 Europe/Paris", string(archived(t, tTimestampTZ, time.Date(2024, 7, 1, 10, 0, 0, 1, paris))))
+	require.Equal(t, "2024-07-01 10:00:00.000000000 +05:30", string(archived(t, tTimestampTZ, go_ora.TimeStampTZ(time.Date(2024, 7, 1, 10, 0, 0, 0, time.FixedZone("", 5*3600+1800))))))
+	require.Equal(t, "2024-07-01 10:00:00.000000000 -03:00", string(archived(t, tTimestampTZ, " 2024-07-01 10:00:00.000000000 -03:00")))
 
 	// WITH LOCAL TIME ZONE is one instant: written in UTC.
-	require.Equal(t, "2024-07-01 08:00:00.500000000 +00:00", string(archive(t, tTimestampLTZ, time.Date(2024, 7, 1, 10, 0, 0, 5e8, paris))))
-	require.Equal(t, "2024-07-01 08:00:00.000000000 +00:00", string(archive(t, tTimestampLTZ, " 2024-07-01 08:00:00.000000000")))
+	require.Equal(t, "2024-07-01 08:00:00.500000000 +00:00", string(archived(t, tTimestampLTZ, time.Date(2024, 7, 1, 10, 0, 0, 5e8, paris))))
+	require.Equal(t, "2024-07-01 08:00:00.000000000 +00:00", string(archived(t, tTimestampLTZ, " 2024-07-01 08:00:00.000000000")))
 
 	// Back: the text is bound as is and parsed by the server with the same format.
 	for _, c := range []typeClass{tDate, tTimestamp, tTimestampTZ, tTimestampLTZ} {
-		b := archive(t, c, at.In(paris))
+		b := archived(t, c, at.In(paris))
 		bv, err := bindValue(c, b)
 		require.NoError(t, err)
 		require.Equal(t, string(b), bv)
@@ -193,7 +193,7 @@ func TestDatesAndTimes(t *testing.T) {
 		if !strings.Contains(iv, ":") {
 			c = tIntervalYM
 		}
-		b := archive(t, c, " "+iv)
+		b := archived(t, c, " "+iv)
 		require.Equal(t, iv, string(b))
 		bv, err := bindValue(c, b)
 		require.NoError(t, err)
@@ -204,15 +204,15 @@ func TestDatesAndTimes(t *testing.T) {
 
 func TestCharacterAndBinaryData(t *testing.T) {
 	unicode := "日本語 ✓ é 𝄞"
-	require.Equal(t, unicode, string(archive(t, tNChar, unicode)))
+	require.Equal(t, unicode, string(archived(t, tNChar, unicode)))
 	bv, err := bindValue(tNChar, []byte(unicode))
 	require.NoError(t, err)
 	require.Equal(t, go_ora.NVarChar(unicode), bv, "NCHAR binds in the national character set")
 
 	big := strings.Repeat("a\x00b", 1<<19) // 1.5 MiB with NUL bytes
-	require.Equal(t, big, string(archive(t, tClob, big)))
-	require.Equal(t, big, string(archive(t, tClob, go_ora.Clob{String: big, Valid: true})))
-	require.Nil(t, archive(t, tClob, go_ora.Clob{}), "an invalid Clob is NULL")
+	require.Equal(t, big, string(archived(t, tClob, big)))
+	require.Equal(t, big, string(archived(t, tClob, go_ora.Clob{String: big, Valid: true})))
+	require.Nil(t, archived(t, tClob, go_ora.Clob{}), "an invalid Clob is NULL")
 	bv, err = bindValue(tClob, []byte(big))
 	require.NoError(t, err)
 	require.Equal(t, go_ora.Clob{String: big, Valid: true}, bv)
@@ -221,8 +221,8 @@ func TestCharacterAndBinaryData(t *testing.T) {
 	require.Equal(t, go_ora.NClob{String: unicode, Valid: true}, bv)
 
 	blob := bytes.Repeat([]byte{0, 1, 2, 255}, 300_000)
-	require.Equal(t, blob, archive(t, tBlob, blob))
-	require.Equal(t, blob, archive(t, tBlob, go_ora.Blob{Data: blob}))
+	require.Equal(t, blob, archived(t, tBlob, blob))
+	require.Equal(t, blob, archived(t, tBlob, go_ora.Blob{Data: blob}))
 	in := append([]byte{}, blob...)
 	bv, err = bindValue(tBlob, in)
 	require.NoError(t, err)
@@ -230,14 +230,14 @@ func TestCharacterAndBinaryData(t *testing.T) {
 	require.Equal(t, blob, bv.(go_ora.Blob).Data)
 
 	raw := []byte{0xde, 0xad, 0x00, 0xbe, 0xef}
-	require.Equal(t, raw, archive(t, tRaw, raw))
+	require.Equal(t, raw, archived(t, tRaw, raw))
 	bv, err = bindValue(tLongRaw, raw)
 	require.NoError(t, err)
 	require.Equal(t, raw, bv)
-	require.Equal(t, "long text", string(archive(t, tLong, "long text")))
+	require.Equal(t, "long text", string(archived(t, tLong, "long text")))
 
 	// Empty is not NULL: an empty LOB stays an empty value.
-	empty := archive(t, tClob, "")
+	empty := archived(t, tClob, "")
 	require.NotNil(t, empty)
 	require.Empty(t, empty)
 
