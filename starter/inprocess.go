@@ -86,7 +86,7 @@ access first) or stop its writers.`,
 				fmt.Fprintf(a.out, "not verified: run `retire verify %s` before relying on it\n", path)
 				return nil
 			}
-			return a.verify(ctx, store, path)
+			return a.verify(ctx, store, path, outputText)
 		},
 	}
 	sf.add(cmd)
@@ -97,38 +97,79 @@ access first) or stop its writers.`,
 
 func (a *app) verifyCommand() *cobra.Command {
 	var sf storeFlags
+	var out output
 	cmd := &cobra.Command{
 		Use:   "verify <path>",
 		Short: "Read an archive back and check every size, SHA-256, row count and content checksum",
+		Long: `Read the archive at <path> back and check every file's size and SHA-256, every Parquet
+part's row count and each table's content checksum against its manifest. An archive that
+does not verify is an error (exit 1), with one problem per file or table.
+
+-o json prints {url, bucket, path, ok, tables, rows, files, bytes, manifest_sha256,
+problems: [...], seconds}, also when the archive does not verify (then ok is false and the
+exit status 1).`,
 		Example: `  retire verify --config /etc/retire/config.yaml local/shop/0193.../
-  retire verify --config deployments/config.demo.yaml --store demo local/retire_demo_shop/<run id>/`,
+  retire verify --config deployments/config.demo.yaml --store demo local/retire_demo_shop/<run id>/
+  retire verify local/shop/0193.../ -o json | jq '.ok, .problems'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, store, err := sf.open(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return a.verify(cmd.Context(), store, args[0])
+			return a.verify(cmd.Context(), store, args[0], out)
 		},
 	}
 	sf.add(cmd)
+	addOutputFlag(cmd, &out)
 	return cmd
 }
 
-func (a *app) verify(ctx context.Context, store *archive.Store, path string) error {
+// verifyReport is `retire verify -o json`.
+type verifyReport struct {
+	URL            string   `json:"url"`
+	Bucket         string   `json:"bucket"`
+	Path           string   `json:"path"`
+	OK             bool     `json:"ok"`
+	Tables         int64    `json:"tables"`
+	Rows           int64    `json:"rows"`
+	Files          int64    `json:"files"`
+	Bytes          int64    `json:"bytes"`
+	ManifestSHA256 string   `json:"manifest_sha256"`
+	Problems       []string `json:"problems"`
+	Seconds        float64  `json:"seconds"`
+}
+
+func (a *app) verify(ctx context.Context, store *archive.Store, path string, out output) error {
 	start := time.Now()
 	v, err := archive.Verify(ctx, store, path)
 	if err != nil {
 		return err
 	}
+	took := time.Since(start)
+	var failed error
 	if !v.OK {
+		failed = fmt.Errorf("the archive at %s did not verify (%d problems): do not drop anything that relies on it", path, len(v.Problems))
+	}
+	if out == outputJSON {
+		r := verifyReport{
+			URL: "s3://" + store.Bucket() + "/" + store.FullKey(path), Bucket: store.Bucket(), Path: path,
+			OK: v.OK, Tables: v.Tables, Rows: v.Rows, Files: v.Files, Bytes: v.Bytes,
+			ManifestSHA256: v.ManifestSHA256, Problems: append([]string{}, v.Problems...), Seconds: took.Seconds(),
+		}
+		if err := writeJSON(a.out, r); err != nil {
+			return err
+		}
+		return failed
+	}
+	if failed != nil {
 		for _, p := range v.Problems {
 			fmt.Fprintln(a.out, "problem:", p)
 		}
-		return fmt.Errorf("the archive at %s did not verify (%d problems): do not drop anything that relies on it", path, len(v.Problems))
+		return failed
 	}
 	fmt.Fprintf(a.out, "verified s3://%s/%s: %d tables, %s rows, %d files, %s in %s (manifest sha256 %s)\n",
-		store.Bucket(), store.FullKey(path), v.Tables, thousands(v.Rows), v.Files, bytesText(v.Bytes), time.Since(start).Round(time.Millisecond), v.ManifestSHA256)
+		store.Bucket(), store.FullKey(path), v.Tables, thousands(v.Rows), v.Files, bytesText(v.Bytes), took.Round(time.Millisecond), v.ManifestSHA256)
 	return nil
 }
 

@@ -29,7 +29,11 @@ func (a *app) listCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List retirements (running ones unless --all)",
 		Long: `List retirements from Temporal's visibility store, newest first. Phase, reason and
-requester come from the search attributes the workflow keeps up to date.`,
+requester come from the search attributes the workflow keeps up to date.
+
+-o json prints an array (empty: []) of {workflow_id, run_id, connection, object, phase,
+reason, requester, owners, started_at, closed_at (finished ones only), status}; status is
+Temporal's execution status (Running, Completed, Failed, Canceled, Terminated, TimedOut).`,
 		Example: `  retire list
   retire list --phase observe              # waiting out their observation window
   retire list --owner alice                # what alice may have to sign off

@@ -60,12 +60,15 @@ type app struct {
 	dial        func() (temporalAPI, error)
 	// pollEvery is how often start re-reads the status while the plan runs.
 	pollEvery time.Duration
+	// tty says whether out is a terminal that takes cursor moves, and its width.
+	tty func() (width int, ok bool)
 
 	client temporalAPI
 }
 
 func newApp(stdout, stderr io.Writer) *app {
 	a := &app{out: stdout, errOut: stderr, getenv: os.Getenv, now: time.Now, pollEvery: time.Second}
+	a.tty = a.terminalWidth
 	a.dial = func() (temporalAPI, error) {
 		c, err := temporalclient.Dial(newLogger(stderr))
 		if err != nil {
@@ -121,6 +124,10 @@ workflow per database (id retire:<connection>:<database>). The lifecycle:
 Cancelling before the drop gives access back; after it, only a restore from the archive does.
 A <connection> is a profile name from the worker's config: no credentials go through here.
 
+The read commands (status, list, record, ls, verify) print text for people, or JSON for
+scripts with -o json (each command's --help lists the fields). status --watch follows a
+retirement live until it ends.
+
 Temporal is reached like the temporal CLI does it:
   TEMPORAL_ADDRESS    host:port of the frontend (default localhost:7233)
   TEMPORAL_NAMESPACE  namespace (default "default")
@@ -129,6 +136,8 @@ Temporal is reached like the temporal CLI does it:
 
 const rootExample = `  retire start local shop --reason decommission --owner alice --owner bob --ticket CHG-1
   retire status local shop
+  retire status local shop --watch          # live view until it ends; Ctrl-C to stop watching
+  retire status local shop -o json | jq .phase
   retire approve local shop --as alice
   retire list --phase observe`
 

@@ -18,26 +18,56 @@ import (
 )
 
 const statusExample = `  retire status local shop
+  retire status local shop --watch                 # live view until the retirement ends; Ctrl-C stops watching
+  retire status local shop --watch --interval 5s   # piped or redirected: one plain line per change
   retire status local shop -o json | jq .gates
+  retire status local shop --watch -o json | jq -c '{phase, pending_activities}'
   retire status local shop --run-id 0190a5c4-...   # an earlier, finished attempt`
+
+const statusLong = `Show where the retirement of <database> stands. The first line is "phase: <phase>"; the
+second, while the retirement waits for a person, is "waiting: <what>".
+
+A running retirement answers the status query (a retire-worker must be running). A finished
+one is read from its result, or from Temporal's own record of it when no worker can answer.
+
+--watch reads the status again every --interval until the retirement ends (done, aborted,
+cancelled, failed, or its execution closed) or Ctrl-C. On a terminal it redraws in place, with
+a progress bar while sampling (time into the window) and archiving (rows of the inventory
+exported, rows/s and bytes/s over the last 30s, time left; "unknown" until two heartbeats
+are seen). Piped or redirected, it prints one plain line each time something changes.
+
+-o json prints one object: the workflow's status (workflow_id, run_id, request, phase,
+waiting, started_at, sample_until, observe_from, observe_until, observe_total (ns), plan,
+clients, sample_looks, acknowledgement, cut, signoffs, objections, extensions, archive,
+verification, gone, gates, outcome, error, record_keys), plus execution_status,
+pending_activities (type, state, attempt, last_heartbeat, heartbeat: the activity's own
+progress JSON, last_failure) and note; fields that do not apply are empty or left out.
+With --watch, the same object, compact, one per line each time something changes.`
 
 func (a *app) statusCommand() *cobra.Command {
 	var out output
 	var runID string
+	var watch bool
+	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "status <connection> <database>",
-		Short: "Show where a retirement stands: phase, what it waits for, gates, people, clients, progress",
-		Long: `Show where the retirement of <database> stands. The first line is "phase: <phase>"; the
-second, while the retirement waits for a person, is "waiting: <what>".
-
-A running retirement answers the status query (a retire-worker must be running). A finished
-one is read from its result, or from Temporal's own record of it when no worker can answer.`,
+		Use:     "status <connection> <database>",
+		Short:   "Show where a retirement stands: phase, what it waits for, gates, people, clients, progress",
+		Long:    statusLong,
 		Example: statusExample,
 		Args:    target,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("interval") && !watch {
+				return fmt.Errorf("--interval only applies with --watch")
+			}
+			if interval <= 0 {
+				return fmt.Errorf("--interval %s: must be more than 0", interval)
+			}
 			c, err := a.temporal()
 			if err != nil {
 				return err
+			}
+			if watch {
+				return a.watch(cmd.Context(), c, args[0], args[1], runID, out, interval)
 			}
 			v, err := a.loadStatus(cmd.Context(), c, args[0], args[1], runID)
 			if err != nil {
@@ -52,6 +82,8 @@ one is read from its result, or from Temporal's own record of it when no worker 
 	}
 	addOutputFlag(cmd, &out)
 	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep showing the status until the retirement ends (Ctrl-C stops watching)")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often the status is read again")
 	return cmd
 }
 
