@@ -17,6 +17,7 @@ import (
 	"github.com/dataretire/retire/activities/mysql"
 	"github.com/dataretire/retire/activities/oracle"
 	"github.com/dataretire/retire/config"
+	"github.com/dataretire/retire/metrics"
 )
 
 // Activities is registered with the worker; its methods are the activities.
@@ -145,6 +146,7 @@ func (a *Activities) VerifyGone(ctx context.Context, in GoneInput) (engine.GoneR
 	}
 	if rep.Gone {
 		rep.BytesFreed = in.BytesFreed
+		metrics.Freed(activity.GetMetricsHandler(ctx), rep.BytesFreed)
 	}
 	return rep, nil
 }

@@ -8,11 +8,13 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/metrics"
 )
 
 // Archive exports the object to the store. It heartbeats the tables and chunks it has
 // finished, and a retry (after a crash or a lost worker) continues from them.
 func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResult, error) {
+	start := time.Now()
 	store, err := a.store(ctx, in.Store)
 	if err != nil {
 		return ArchiveResult{}, err
@@ -29,6 +31,7 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 		activity.GetLogger(ctx).Info("Resuming the archive from the last heartbeat",
 			"tables_done", len(resume.Done), "chunks_done", len(resume.DoneChunks), "rows_done", resume.Rows)
 	}
+	carriedRows, carriedBytes := checkpointed(resume)
 	src, err := ad.Source(ctx, in.Object, in.Snapshot)
 	if err != nil {
 		return ArchiveResult{}, classify(err)
@@ -67,10 +70,31 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 		return ArchiveResult{}, classify(err)
 	}
 	activity.GetLogger(ctx).Info("Archive written", "path", in.Path, "tables", res.Tables, "rows", res.Rows, "bytes", res.Bytes)
+	// What this attempt wrote: an earlier attempt's finished tables and chunks were kept.
+	metrics.Archived(activity.GetMetricsHandler(ctx), max(res.Rows-carriedRows, 0), max(res.Bytes-carriedBytes, 0), time.Since(start))
 	return ArchiveResult{
 		Store: in.Store, Bucket: store.Bucket(), Path: in.Path, ManifestKey: res.ManifestKey,
 		ManifestSHA256: res.ManifestSHA256, Tables: res.Tables, Rows: res.Rows, Bytes: res.Bytes, Files: res.Files,
 	}, nil
+}
+
+// checkpointed counts the rows and bytes of the finished tables and chunks in a checkpoint,
+// which a resumed export keeps rather than writes again.
+func checkpointed(p ArchiveProgress) (rows, bytes int64) {
+	for _, t := range p.Done {
+		rows += t.Rows
+		bytes += t.DDL.Bytes
+		for _, f := range t.Files {
+			bytes += f.Bytes
+		}
+	}
+	for _, c := range p.DoneChunks {
+		rows += c.Rows
+		for _, f := range c.Files {
+			bytes += f.Bytes
+		}
+	}
+	return rows, bytes
 }
 
 // VerifyArchive reads every object of the archive back and checks sizes, SHA-256, row

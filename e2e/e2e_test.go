@@ -10,9 +10,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,10 +125,29 @@ stores:
 	workerLog := filepath.Join(t.TempDir(), "worker.log")
 	logFile, err := os.Create(workerLog)
 	require.NoError(t, err)
-	w := exec.Command(filepath.Join(h.bin, "retire-worker"), "--dev", "--config", cfg)
+	// The worker serves /healthz, /readyz and /metrics on a free port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	workerHTTP := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	httpGet := func(path string) (int, string) {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(workerHTTP + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	w := exec.Command(filepath.Join(h.bin, "retire-worker"), "--dev", "--config", cfg, "--listen", strings.TrimPrefix(workerHTTP, "http://"))
 	w.Env, w.Stdout, w.Stderr = h.env, logFile, logFile
 	require.NoError(t, w.Start())
 	t.Cleanup(func() { _ = w.Process.Kill(); _, _ = w.Process.Wait() })
+	// Ready once it polls its task queue.
+	require.Eventually(t, func() bool { code, _ := httpGet("/readyz"); return code == http.StatusOK }, time.Minute, 100*time.Millisecond,
+		"the worker never became ready")
+	code, _ := httpGet("/healthz")
+	require.Equal(t, http.StatusOK, code)
 
 	// A DBA starts the retirement; the plan comes back before the command returns.
 	out := h.retire("start", "local", dbName, "--reason", "decommission", "--owner", "alice", "--owner", "bob",
@@ -166,6 +190,39 @@ stores:
 	require.EqualValues(t, 5002, v.Rows)
 	require.Equal(t, "alice", st.Signoffs[0].By)
 	require.Contains(t, h.retire("record", "local", dbName), "verified gone")
+
+	// /metrics has the SDK's metrics and ours (tally hands them over every second).
+	sample := func(body, name string) []float64 {
+		var vs []float64
+		for _, m := range regexp.MustCompile(`(?m)^`+name+`(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1) {
+			if v, err := strconv.ParseFloat(m[1], 64); err == nil {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	var scraped string
+	require.Eventually(t, func() bool {
+		code, body := httpGet("/metrics")
+		scraped = body
+		freed := sample(body, "retire_bytes_freed_total")
+		return code == http.StatusOK && len(freed) == 1 && freed[0] > 0
+	}, 15*time.Second, 250*time.Millisecond, "retire_bytes_freed_total never reached /metrics")
+	var sdk float64 // the SDK's own: its calls to Temporal, and what it timed
+	for _, name := range []string{"temporal_request_total", "temporal_activity_execution_latency_seconds_count"} {
+		for _, v := range sample(scraped, name) {
+			sdk += v
+		}
+	}
+	require.Positive(t, sdk, "no Temporal SDK metric in /metrics:\n%s", scraped)
+	require.Equal(t, []float64{5002}, sample(scraped, "retire_archived_rows_total"), "rows archived by the one Archive attempt")
+	for _, name := range []string{"retire_archived_bytes_total", "retire_bytes_freed_total"} {
+		vs := sample(scraped, name)
+		require.Len(t, vs, 1, name)
+		require.Positive(t, vs[0], name)
+	}
+	require.Len(t, sample(scraped, "retire_retirements"), 8, "retire_retirements, one line per running phase:\n%s", scraped)
+	require.Equal(t, []float64{0}, sample(scraped, "retire_visibility_errors_total"))
 
 	// No secret in the history, nor in the worker's log.
 	history := h.history(workflows.WorkflowID("local", dbName))

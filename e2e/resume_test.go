@@ -224,7 +224,7 @@ func (h *harness) requireArchiveHolds(db, sourceChecksum string) {
 func (h *harness) startWorker(logName string) *exec.Cmd {
 	logFile, err := os.Create(filepath.Join(h.dir, logName))
 	require.NoError(h.t, err)
-	w := exec.Command(filepath.Join(h.bin, "retire-worker"), "--dev", "--config", h.cfg)
+	w := exec.Command(filepath.Join(h.bin, "retire-worker"), "--dev", "--config", h.cfg, "--listen", "127.0.0.1:0")
 	w.Env, w.Stdout, w.Stderr = h.env, logFile, logFile
 	require.NoError(h.t, w.Start())
 	h.t.Cleanup(func() { _ = w.Process.Kill(); _, _ = w.Process.Wait(); logFile.Close() })

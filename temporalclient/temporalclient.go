@@ -12,13 +12,25 @@ import (
 	"go.uber.org/zap"
 )
 
+// Option adjusts the client options after the environment is read, e.g. WithMetrics.
+type Option func(*client.Options)
+
+// WithMetrics makes the client, and the workers built on it, record the SDK's metrics
+// (and what activities and workflows record through their metrics handler) into h.
+func WithMetrics(h client.MetricsHandler) Option {
+	return func(o *client.Options) { o.MetricsHandler = h }
+}
+
 // Dial connects with the standard Temporal client environment.
-func Dial(logger *zap.Logger) (client.Client, error) {
+func Dial(logger *zap.Logger, options ...Option) (client.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("temporal client settings: %w", err)
 	}
 	opts.Logger = Logger(logger)
+	for _, o := range options {
+		o(&opts)
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		addr := opts.HostPort

@@ -4,8 +4,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -32,10 +36,14 @@ func run() error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `retire-worker runs database retirements for Temporal.
 
-Usage: retire-worker [--config FILE] [--dev] [--log-level info]
+Usage: retire-worker [--config FILE] [--dev] [--log-level info] [--listen :9090]
 
 Temporal is reached like the temporal CLI does: TEMPORAL_ADDRESS (default localhost:7233),
 TEMPORAL_NAMESPACE (default "default"), TEMPORAL_PROFILE, TLS and API key settings.
+
+--listen serves HTTP: /healthz (200 while the process runs), /readyz (200 while the
+worker polls its task queue, 503 before and once it stops) and /metrics (Prometheus: the
+Temporal SDK's metrics and retire_*). An empty address turns it off.
 
 --dev allows sampling and observation windows shorter than the production minimums
 (1 day and 7 days); demos and tests use it. Never run it against production data.
@@ -50,6 +58,11 @@ Flags:
 	cfgPath := fs.String("config", envOr("RETIRE_CONFIG", "/etc/retire/config.yaml"), "connection and store profiles (YAML); env RETIRE_CONFIG")
 	dev := fs.Bool("dev", false, "allow short windows (demos and tests only)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	listenDefault := ":9090"
+	if v, ok := os.LookupEnv("RETIRE_LISTEN"); ok {
+		listenDefault = v
+	}
+	listen := fs.String("listen", listenDefault, "HTTP address of /healthz, /readyz and /metrics, empty: none; env RETIRE_LISTEN")
 	_ = fs.Parse(os.Args[1:])
 
 	var lvl zapcore.Level
@@ -88,25 +101,98 @@ Flags:
 		logger.Warn("no notify channel configured: owners are not told about their retirements")
 	}
 
-	c, err := temporalclient.Dial(logger)
+	// HTTP first, so that liveness answers while Temporal is dialed.
+	var ready readiness
+	var prom *promMetrics
+	var dialOpts []temporalclient.Option
+	if *listen != "" {
+		prom = newPromMetrics(logger, time.Second)
+		defer func() { _ = prom.Close() }()
+		dialOpts = append(dialOpts, temporalclient.WithMetrics(prom.handler))
+		stop, err := serveHTTP(logger, *listen, newHTTPHandler(&ready, prom.httpHandler()))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	c, err := temporalclient.Dial(logger, dialOpts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if prom != nil {
+		prom.registry.MustRegister(newRetirementsCollector(visibilityCount(c), logger))
+	}
 
+	fatal := make(chan error, 1)
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		// Let running activities finish their current step (and heartbeat their checkpoint)
 		// on SIGTERM before the process goes.
-		WorkerStopTimeout: 30 * time.Second,
+		WorkerStopTimeout: stopTimeout,
 		// Heartbeats carry the archive's checkpoints and the CLI's progress: send them
 		// within seconds, not the SDK's default of up to a minute.
 		MaxHeartbeatThrottleInterval: throttle,
+		// The worker stops itself after a fatal error (the namespace is gone, say); the
+		// process then exits with it.
+		OnFatalError: func(err error) {
+			select {
+			case fatal <- err:
+			default:
+			}
+		},
 	})
 	w.RegisterWorkflow(workflows.RetireDatabase)
 	w.RegisterActivity(activities.New(cfg, policy))
 	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL))
-	logger.Info("retire-worker started", zap.String("task_queue", workflows.TaskQueue), zap.Int("connections", len(cfg.Connections)), zap.Bool("dev", *dev))
-	return w.Run(worker.InterruptCh())
+
+	// Start, not Run: /readyz turns 200 once the pollers run, and 503 as soon as a stop
+	// begins, while running activities still get WorkerStopTimeout to finish.
+	interrupt := worker.InterruptCh()
+	if err := w.Start(); err != nil {
+		return err
+	}
+	ready.set(stateReady)
+	logger.Info("retire-worker started", zap.String("task_queue", workflows.TaskQueue), zap.Int("connections", len(cfg.Connections)),
+		zap.Bool("dev", *dev), zap.String("listen", *listen))
+	var runErr error
+	select {
+	case s := <-interrupt:
+		logger.Info("Stopping: running activities get up to the stop timeout to finish", zap.Any("signal", s), zap.Duration("stop_timeout", stopTimeout))
+	case runErr = <-fatal:
+		logger.Error("The worker stopped on a fatal error", zap.Error(runErr))
+	}
+	ready.set(stateStopping)
+	w.Stop()
+	logger.Info("retire-worker stopped")
+	return runErr
+}
+
+// stopTimeout is how long a stopping worker lets running activities finish.
+const stopTimeout = 30 * time.Second
+
+// serveHTTP listens on addr (a failure to listen fails the start: probes and scrapes
+// would find nothing) and serves h until stop is called.
+func serveHTTP(logger *zap.Logger, addr string, h http.Handler) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s (env RETIRE_LISTEN; empty turns HTTP off): %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("HTTP server failed", zap.Error(err))
+		}
+	}()
+	logger.Info("Serving /healthz, /readyz and /metrics", zap.String("address", ln.Addr().String()))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 func envOr(key, def string) string {
