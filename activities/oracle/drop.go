@@ -36,12 +36,8 @@ func (a *Adapter) Drop(ctx context.Context, object string, snap engine.AccessSna
 	if t.isPDB {
 		return a.dropPDB(ctx, c, t)
 	}
-	me, err := a.first(ctx, c, qSessionInfo)
-	if err != nil {
-		return fmt.Errorf("read session user: %w", err)
-	}
-	if me != nil && strings.EqualFold(str(me[0]), t.name) {
-		return fmt.Errorf("%s is the account this connection logs in as: %w", t.name, engine.ErrRefused)
+	if err := a.refuseOwnAccount(ctx, c, t.name); err != nil {
+		return err
 	}
 	u, err := a.lookupUser(ctx, c, t.name)
 	if err != nil {
@@ -208,4 +204,17 @@ func (a *Adapter) VerifyGone(ctx context.Context, object string, snap engine.Acc
 		}
 	}
 	return engine.GoneReport{Gone: len(remaining) == 0, Remaining: remaining}, nil
+}
+
+// refuseOwnAccount refuses to drop the account the connection logs in as: the retirement
+// would cut the branch it sits on, halfway.
+func (a *Adapter) refuseOwnAccount(ctx context.Context, c conn, name string) error {
+	me, err := a.first(ctx, c, qSessionInfo)
+	if err != nil {
+		return fmt.Errorf("read session user: %w", err)
+	}
+	if me != nil && strings.EqualFold(str(me[0]), name) {
+		return fmt.Errorf("%s is the account this connection logs in as: %w", name, engine.ErrRefused)
+	}
+	return nil
 }

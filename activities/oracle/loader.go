@@ -299,12 +299,8 @@ func (a *Adapter) DropTarget(ctx context.Context, object string) error {
 		return err
 	}
 	defer c.Close()
-	me, err := a.first(ctx, c, qSessionInfo)
-	if err != nil {
-		return fmt.Errorf("read session user: %w", err)
-	}
-	if me != nil && strings.EqualFold(str(me[0]), t.name) {
-		return fmt.Errorf("%s is the account this connection logs in as: %w", t.name, engine.ErrRefused)
+	if err := a.refuseOwnAccount(ctx, c, t.name); err != nil {
+		return err
 	}
 	u, err := a.lookupUser(ctx, c, t.name)
 	if err != nil {
