@@ -13,6 +13,7 @@ import (
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/activities/notify"
+	"github.com/dataretire/retire/metrics"
 )
 
 // a is only used to name activities; the worker registers the real one.
@@ -330,6 +331,11 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 	}
 	r.s.FinishedAt = r.now(ctx)
 	r.upsertPhase(ctx)
+	for _, g := range r.s.Gates { // counted once, where the run ends, whichever gate failed
+		if g.State == GateFailed {
+			metrics.GateFailed(workflow.GetMetricsHandler(ctx), g.Name)
+		}
+	}
 	switch {
 	case r.s.Gone != nil && r.s.Gone.Gone:
 		r.notify(ctx, notify.Event{Kind: notify.Dropped, ArchivePath: r.s.Archive.Path, BytesFreed: r.s.Gone.BytesFreed})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/metrics"
 )
 
 // retirement is the state of one run. Everything a person may ask about lives in s.
@@ -85,6 +86,7 @@ func (r *retirement) run(ctx workflow.Context, opts workflow.ActivityOptions, su
 
 func (r *retirement) enter(ctx workflow.Context, p Phase) {
 	r.s.Phase = p
+	metrics.PhaseEntered(workflow.GetMetricsHandler(ctx), string(p))
 	workflow.GetLogger(ctx).Info("Phase", "phase", p, "target", r.target())
 	r.upsertPhase(ctx)
 	r.details(ctx)
