@@ -13,10 +13,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +80,7 @@ func TestMain(m *testing.M) {
 
 func TestRetireEndToEnd(t *testing.T) {
 	h := &harness{t: t, bin: buildBinaries(t)}
-	h.temporal = testservices.Temporal(t)
+	h.temporal = testservices.TemporalWithUI(t)
 	s3 := testservices.MinIO(t)
 	h.db = testservices.MariaDB(t)
 
@@ -167,6 +169,26 @@ stores:
 	require.Error(t, err, "the application still reads the database during observation")
 	appDB.Close()
 
+	// Three views of "who waits out an observation window" agree: `retire list --phase
+	// observe`, the filter an operator types into the Temporal UI (asked through the UI's own
+	// HTTP API, with the backquoted attribute the UI writes), and the retire_retirements gauge.
+	id := workflows.WorkflowID("local", dbName)
+	var listed, filtered []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		listed = listedIDs(t, h.retire("list", "--phase", "observe", "-o", "json"))
+		filtered = uiFilter(t, h.temporal.UI, "`RetirePhase`=\"observe\"")
+		if slices.Equal(listed, []string{id}) && slices.Equal(filtered, []string{id}) {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "retire list --phase observe: %v, UI filter: %v, want [%s]", listed, filtered, id)
+	}
+	require.Empty(t, listedIDs(t, h.retire("list", "--phase", "archive", "-o", "json")))
+	require.Empty(t, uiFilter(t, h.temporal.UI, "`RetirePhase`=\"archive\""))
+	require.Eventually(t, func() bool {
+		_, body := httpGet("/metrics")
+		return regexp.MustCompile(`(?m)^retire_retirements\{phase="observe"\} 1$`).MatchString(body)
+	}, 30*time.Second, 500*time.Millisecond, "retire_retirements{phase=\"observe\"} never counted the run")
+
 	// The requester cannot sign off; an owner can.
 	out, err = h.retireErr("approve", "local", dbName, "--as", "dba")
 	require.Error(t, err)
@@ -243,6 +265,45 @@ stores:
 	if dest := os.Getenv("RETIRE_SAVE_HISTORY"); dest != "" {
 		require.NoError(t, os.WriteFile(dest, history, 0o644))
 	}
+}
+
+// listedIDs are the workflow IDs in `retire list -o json`.
+func listedIDs(t *testing.T, out string) []string {
+	var rows []struct {
+		WorkflowID string `json:"workflow_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
+	ids := []string{}
+	for _, r := range rows {
+		ids = append(ids, r.WorkflowID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// uiFilter lists workflows the way the Temporal UI's workflow page does when an operator
+// filters it: GET /api/v1/namespaces/<ns>/workflows?query=..., the UI server's API.
+func uiFilter(t *testing.T, ui, query string) []string {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + ui + "/api/v1/namespaces/default/workflows?query=" + url.QueryEscape(query))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "UI API: %s", body)
+	var page struct {
+		Executions []struct {
+			Execution struct {
+				WorkflowID string `json:"workflowId"`
+			} `json:"execution"`
+		} `json:"executions"`
+	}
+	require.NoError(t, json.Unmarshal(body, &page), string(body))
+	ids := []string{}
+	for _, e := range page.Executions {
+		ids = append(ids, e.Execution.WorkflowID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (h *harness) exec(query string) {

@@ -33,7 +33,12 @@ requester come from the search attributes the workflow keeps up to date.
 
 -o json prints an array (empty: []) of {workflow_id, run_id, connection, object, phase,
 reason, requester, owners, started_at, closed_at (finished ones only), status}; status is
-Temporal's execution status (Running, Completed, Failed, Canceled, Terminated, TimedOut).`,
+Temporal's execution status (Running, Completed, Failed, Canceled, Terminated, TimedOut).
+
+The Temporal UI finds the same runs: on its Workflows page, filter with
+  RetirePhase = "observe" AND ExecutionStatus = "Running"
+(RetireConnection, RetireObject, RetireOwners, RetireReason and RetireRequester likewise);
+so does the temporal CLI: temporal workflow list --query 'RetirePhase = "observe"'.`,
 		Example: `  retire list
   retire list --phase observe              # waiting out their observation window
   retire list --owner alice                # what alice may have to sign off

@@ -3,6 +3,7 @@ package testservices
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,15 +30,30 @@ var SearchAttributes = []string{
 	"RetireReason=Keyword", "RetireRequester=Keyword", "RetireOwners=KeywordList",
 }
 
-// Temporal starts a dev server for the test and stops it when the test ends. The binary is
-// $RETIRE_TEMPORAL_BIN or <module root>/bin/temporal (`make tools` builds it).
+// Temporal starts a headless dev server for the test and stops it when the test ends. The
+// binary is $RETIRE_TEMPORAL_BIN or <module root>/bin/temporal (`make tools` builds it).
 func Temporal(t testing.TB) TemporalServer {
+	t.Helper()
+	return startTemporal(t, false)
+}
+
+// TemporalWithUI is Temporal with its web UI served on TemporalServer.UI, for tests that ask
+// the UI's own HTTP API what an operator would see.
+func TemporalWithUI(t testing.TB) TemporalServer {
+	t.Helper()
+	return startTemporal(t, true)
+}
+
+func startTemporal(t testing.TB, withUI bool) TemporalServer {
 	t.Helper()
 	bin := binary(t, "RETIRE_TEMPORAL_BIN", "temporal")
 	addr, ui := freeAddr(t), freeAddr(t)
 	host, port := splitAddr(addr)
 	_, uiPort := splitAddr(ui)
-	args := []string{"server", "start-dev", "--ip", host, "--port", port, "--ui-port", uiPort, "--headless", "--log-level", "error"}
+	args := []string{"server", "start-dev", "--ip", host, "--port", port, "--ui-port", uiPort, "--log-level", "error"}
+	if !withUI {
+		args = append(args, "--headless")
+	}
 	for _, sa := range SearchAttributes {
 		args = append(args, "--search-attribute", sa)
 	}
@@ -65,6 +81,9 @@ func Temporal(t testing.TB) TemporalServer {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			cancel()
 			c.Close()
+			if err == nil && withUI {
+				err = uiUp(ui)
+			}
 			if err == nil {
 				return TemporalServer{Address: addr, UI: ui}
 			}
@@ -74,6 +93,19 @@ func Temporal(t testing.TB) TemporalServer {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// uiUp is nil once the web UI serves its API (it starts after the frontend).
+func uiUp(ui string) error {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + ui + "/api/v1/settings")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("web UI on %s: %s", ui, resp.Status)
+	}
+	return nil
 }
 
 // HistoryJSON exports a workflow's history as `temporal workflow show --output json` does:
