@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -31,6 +32,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/activities/notify"
 	"github.com/dataretire/retire/testservices"
 	"github.com/dataretire/retire/workflows"
 )
@@ -104,6 +106,28 @@ func TestRetireEndToEnd(t *testing.T) {
 	var appHash string
 	require.NoError(t, h.db.QueryRow("SELECT PASSWORD(?)", appPassword).Scan(&appHash))
 
+	// Owners are told through a Slack-compatible webhook: a local receiver keeps every post.
+	// Its URL holds a token, a secret like the passwords.
+	type post struct{ Event, Key, Text string }
+	var (
+		postsMu sync.Mutex
+		posts   []post
+	)
+	hookToken := "hook-" + randomHex(12)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Text string `json:"text"`
+		}
+		if r.URL.Path != "/services/"+hookToken || json.NewDecoder(r.Body).Decode(&body) != nil {
+			http.Error(w, "no", http.StatusBadRequest)
+			return
+		}
+		postsMu.Lock()
+		posts = append(posts, post{r.Header.Get("X-Retire-Event"), r.Header.Get(notify.IdempotencyHeader), body.Text})
+		postsMu.Unlock()
+	}))
+	t.Cleanup(receiver.Close)
+
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`connections:
   local:
@@ -120,9 +144,13 @@ stores:
     prefix: archive
     access_key_env: RT_E2E_S3_ACCESS
     secret_key_env: RT_E2E_S3_SECRET
-`, retireUser, s3.Endpoint)), 0o600))
+notify:
+  ui_url: http://%s
+  webhook: {url_env: RT_E2E_WEBHOOK}
+`, retireUser, s3.Endpoint, h.temporal.UI)), 0o600))
 	h.env = append(os.Environ(), "TEMPORAL_ADDRESS="+h.temporal.Address, "TEMPORAL_NAMESPACE=default",
-		"RT_E2E_DB_PASSWORD="+dbPassword, "RT_E2E_S3_ACCESS="+s3.AccessKey, "RT_E2E_S3_SECRET="+s3.SecretKey)
+		"RT_E2E_DB_PASSWORD="+dbPassword, "RT_E2E_S3_ACCESS="+s3.AccessKey, "RT_E2E_S3_SECRET="+s3.SecretKey,
+		"RT_E2E_WEBHOOK="+receiver.URL+"/services/"+hookToken)
 
 	workerLog := filepath.Join(t.TempDir(), "worker.log")
 	logFile, err := os.Create(workerLog)
@@ -211,7 +239,36 @@ stores:
 	require.True(t, v.OK, "archive problems: %v", v.Problems)
 	require.EqualValues(t, 5002, v.Rows)
 	require.Equal(t, "alice", st.Signoffs[0].By)
-	require.Contains(t, h.retire("record", "local", dbName), "verified gone")
+	record := h.retire("record", "local", dbName)
+	require.Contains(t, record, "verified gone")
+
+	// The owners heard of the cut and of the drop, once each, with what to do and where the
+	// archive is; the record says so.
+	postsMu.Lock()
+	got := slices.Clone(posts)
+	postsMu.Unlock()
+	byEvent := map[string][]post{}
+	keys := map[string]int{}
+	for _, p := range got {
+		byEvent[p.Event] = append(byEvent[p.Event], p)
+		keys[p.Key]++
+	}
+	for key, n := range keys {
+		require.Equal(t, 1, n, "notice %s posted %d times", key, n)
+	}
+	require.Len(t, byEvent["access-cut"], 1, "posts: %v", got)
+	require.Contains(t, byEvent["access-cut"][0].Text, "retire object local "+dbName+" --as alice")
+	require.Contains(t, byEvent["access-cut"][0].Text, "http://"+h.temporal.UI+"/namespaces/default/workflows/")
+	require.Len(t, byEvent["dropped"], 1, "posts: %v", got)
+	require.Contains(t, byEvent["dropped"][0].Text, st.Archive.Path)
+	require.Empty(t, byEvent["aborted"])
+	told := map[string]bool{}
+	for _, n := range st.Notices {
+		require.Empty(t, n.Error, "notice %s", n.Kind)
+		told[string(n.Kind)] = n.Sent
+	}
+	require.True(t, told["access-cut"] && told["dropped"], "notices in the status: %+v", st.Notices)
+	require.Regexp(t, `\| access-cut \| [^|]+ \| dba, alice, bob \| yes \|`, record)
 
 	// /metrics has the SDK's metrics and ours (tally hands them over every second).
 	sample := func(body, name string) []float64 {
@@ -251,7 +308,7 @@ stores:
 	logged, err := os.ReadFile(workerLog)
 	require.NoError(t, err)
 	for what, secret := range map[string]string{"database password": dbPassword, "S3 secret key": s3.SecretKey,
-		"application password": appPassword, "application password hash": appHash, "hash prefix": strings.TrimPrefix(appHash, "*")} {
+		"application password": appPassword, "webhook token": hookToken, "application password hash": appHash, "hash prefix": strings.TrimPrefix(appHash, "*")} {
 		require.NotContains(t, string(history), secret, "%s in the workflow history", what)
 		require.NotContains(t, string(logged), secret, "%s in the worker log", what)
 	}
