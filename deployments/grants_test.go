@@ -102,7 +102,11 @@ func TestGrantsMySQLAreEnoughForARetirement(t *testing.T) {
 	require.NoError(t, err)
 	acctHost := "127.0.0.1"
 
+	// Its own deadline: the test's ctx is cancelled when the test returns, before t.Cleanup
+	// runs, which left the accounts and databases behind.
 	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		rows, err := root.QueryContext(ctx, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'rt\_lp\_%'`)
 		if err == nil {
 			var dbs []string
