@@ -24,11 +24,18 @@ import (
 type Activities struct {
 	cfg    *config.Config
 	policy Policy
+
+	signal         Signaler // see ReportProgress
+	reportInterval time.Duration
 }
 
 // New makes the activities of a worker with this config and window policy.
-func New(cfg *config.Config, policy Policy) *Activities {
-	return &Activities{cfg: cfg, policy: policy}
+func New(cfg *config.Config, policy Policy, opts ...Option) *Activities {
+	a := &Activities{cfg: cfg, policy: policy}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // refuse marks an error that no retry can fix.
@@ -239,9 +246,22 @@ func keepAliveWith(ctx context.Context, latest func() any) (stop func()) {
 	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 {
 		every = min(max(hb/3, time.Second), every)
 	}
-	done := make(chan struct{})
+	return ticking(ctx, every, func() {
+		if latest == nil {
+			activity.RecordHeartbeat(ctx)
+		} else {
+			activity.RecordHeartbeat(ctx, latest())
+		}
+	})
+}
+
+// ticking calls tick every interval until stop is called or ctx ends. stop returns once no
+// tick is running any more.
+func ticking(ctx context.Context, interval time.Duration, tick func()) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
-		t := time.NewTicker(every)
+		defer close(exited)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
@@ -250,13 +270,9 @@ func keepAliveWith(ctx context.Context, latest func() any) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if latest == nil {
-					activity.RecordHeartbeat(ctx)
-				} else {
-					activity.RecordHeartbeat(ctx, latest())
-				}
+				tick()
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-exited }
 }

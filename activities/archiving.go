@@ -42,6 +42,7 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 	// another.
 	var mu sync.Mutex
 	defer keepAliveWith(ctx, func() any { mu.Lock(); defer mu.Unlock(); return resume })()
+	defer a.reportEvery(ctx, func() ArchiveCounts { mu.Lock(); defer mu.Unlock(); return resume.ArchiveCounts })()
 	last := time.Time{}
 	res, err := archive.Export(ctx, src, store, in.Path, in.Object, archive.ExportOptions{
 		Done:       resume.Done,
@@ -59,8 +60,8 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 			}
 			last = time.Now()
 			resume = ArchiveProgress{
-				Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal,
-				ChunksDone: p.ChunksDone, ChunksTotal: p.ChunksTotal, Rows: p.Rows, Bytes: p.Bytes,
+				ArchiveCounts: ArchiveCounts{Table: p.Table, TablesDone: p.TablesDone, TablesTotal: p.TablesTotal,
+					ChunksDone: p.ChunksDone, ChunksTotal: p.ChunksTotal, Rows: p.Rows, Bytes: p.Bytes},
 				Done: p.Done, DoneChunks: p.DoneChunks,
 			}
 			activity.RecordHeartbeat(ctx, resume)

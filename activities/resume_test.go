@@ -93,7 +93,7 @@ func TestArchiveResumedFromACheckpointCountsOnlyWhatItWrote(t *testing.T) {
 		keptBytes += f.Bytes
 	}
 
-	second, s := archiveOnce(&ArchiveProgress{TablesDone: 1, TablesTotal: 2, Rows: kept.Rows, Done: []archive.TableResult{kept}})
+	second, s := archiveOnce(&ArchiveProgress{ArchiveCounts: ArchiveCounts{TablesDone: 1, TablesTotal: 2, Rows: kept.Rows}, Done: []archive.TableResult{kept}})
 	require.EqualValues(t, 1300, second.Rows, "the resumed archive holds every row")
 	require.Equal(t, first.Bytes, second.Bytes, "the same archive, byte for byte in size")
 	require.EqualValues(t, 300, counter(s, metrics.ArchivedRows), "rows written by the resumed attempt only")

@@ -102,9 +102,8 @@ type ArchiveResult struct {
 	Files          int    `json:"files"`
 }
 
-// ArchiveProgress is the heartbeat of the archive activity: the CLI shows it, and a retry
-// resumes from the tables it lists as done.
-type ArchiveProgress struct {
+// ArchiveCounts say how far an export has come.
+type ArchiveCounts struct {
 	Table       string `json:"table"`
 	TablesDone  int    `json:"tables_done"`
 	TablesTotal int    `json:"tables_total"`
@@ -112,6 +111,17 @@ type ArchiveProgress struct {
 	ChunksTotal int    `json:"chunks_total"`
 	Rows        int64  `json:"rows"`
 	Bytes       int64  `json:"bytes"`
+}
+
+// SignalArchiveProgress is the signal by which the Archive activity tells its workflow its
+// ArchiveCounts, so that the workflow's current details in the Temporal UI show the
+// progress: a workflow cannot read its activities' heartbeats.
+const SignalArchiveProgress = "archive-progress"
+
+// ArchiveProgress is the heartbeat of the archive activity: the CLI shows it, and a retry
+// resumes from the tables it lists as done.
+type ArchiveProgress struct {
+	ArchiveCounts
 	// Done are the manifest entries of finished tables, so that a retry skips them.
 	Done []archive.TableResult `json:"done,omitempty"`
 	// DoneChunks are the finished chunks of tables still being exported, so that a retry

@@ -313,12 +313,7 @@ notify:
 		require.NotContains(t, string(logged), secret, "%s in the worker log", what)
 	}
 
-	// The history replays against today's workflow code (determinism).
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.RetireDatabase)
-	histFile := filepath.Join(t.TempDir(), "history.json")
-	require.NoError(t, os.WriteFile(histFile, history, 0o600))
-	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, histFile))
+	h.requireReplays(history)
 	if dest := os.Getenv("RETIRE_SAVE_HISTORY"); dest != "" {
 		require.NoError(t, os.WriteFile(dest, history, 0o644))
 	}
@@ -401,6 +396,15 @@ func (h *harness) waitPhase(db, phase string, limit time.Duration) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	h.t.Fatalf("never reached phase %s; last status:\n%s", phase, out)
+}
+
+// requireReplays replays a history against today's workflow code (determinism).
+func (h *harness) requireReplays(history []byte) {
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.RetireDatabase)
+	histFile := filepath.Join(h.t.TempDir(), "history.json")
+	require.NoError(h.t, os.WriteFile(histFile, history, 0o600))
+	require.NoError(h.t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, histFile))
 }
 
 // history exports the workflow history the way an auditor would, as JSON through the SDK.

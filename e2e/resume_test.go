@@ -14,9 +14,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/client"
 
+	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/testservices"
+	"github.com/dataretire/retire/workflows"
 )
 
 // The archive phase of these tests exports one table in many small chunks, one at a time,
@@ -69,6 +73,12 @@ func TestArchiveSurvivesStoreOutage(t *testing.T) {
 	require.Equal(t, "archive", st.Phase, "the retirement moved on while the store was down")
 	require.Nil(t, st.Archive, "an archive was reported written while the store was down")
 	require.Nil(t, st.Verification, "an archive was reported verified while the store was down")
+	// The workflow knows how far the export got (the activity reports it by signal), and the
+	// Temporal UI's current details show it.
+	require.NotNil(t, st.Archiving, "the workflow never heard of the export's progress")
+	require.GreaterOrEqual(t, st.Archiving.ChunksDone, 3)
+	require.Greater(t, st.Archiving.ChunksTotal, st.Archiving.ChunksDone)
+	require.Regexp(t, fmt.Sprintf(`\| chunks \| \d+ of %d \|`, st.Archiving.ChunksTotal), h.currentDetails(db))
 	for _, p := range st.PendingActivities {
 		t.Logf("during the outage: %s attempt %d, last failure %q", p.Type, p.Attempt, p.LastFailure)
 	}
@@ -77,6 +87,13 @@ func TestArchiveSurvivesStoreOutage(t *testing.T) {
 	h.waitPhase(db, "done", 5*time.Minute)
 	h.requireArchiveHolds(db, source)
 	require.Contains(t, h.log("worker.log"), "Resuming the archive from the last heartbeat", "the export started over instead of resuming")
+	// Its history, with the progress signals among the retried attempts, replays.
+	history := h.history(workflows.WorkflowID("local", db))
+	require.Contains(t, string(history), activities.SignalArchiveProgress)
+	h.requireReplays(history)
+	if dest := os.Getenv("RETIRE_SAVE_OUTAGE_HISTORY"); dest != "" {
+		require.NoError(t, os.WriteFile(dest, history, 0o644))
+	}
 }
 
 // newChunkedHarness starts the services and writes a config whose archive is cut into
@@ -163,9 +180,13 @@ func (h *harness) waitChunks(db string, n int) int {
 }
 
 type statusJSON struct {
-	Phase             string          `json:"phase"`
-	Archive           json.RawMessage `json:"archive"`
-	Verification      json.RawMessage `json:"verification"`
+	Phase        string          `json:"phase"`
+	Archive      json.RawMessage `json:"archive"`
+	Verification json.RawMessage `json:"verification"`
+	Archiving    *struct {
+		ChunksDone  int `json:"chunks_done"`
+		ChunksTotal int `json:"chunks_total"`
+	} `json:"archiving"`
 	PendingActivities []struct {
 		Type        string          `json:"type"`
 		Attempt     int             `json:"attempt"`
@@ -181,6 +202,20 @@ func (h *harness) status(db string) statusJSON {
 		require.NoError(h.t, json.Unmarshal([]byte(out), &st), out)
 	}
 	return st
+}
+
+// currentDetails is the markdown the Temporal UI shows at the top of the run.
+func (h *harness) currentDetails(db string) string {
+	c, err := client.Dial(client.Options{HostPort: h.temporal.Address})
+	require.NoError(h.t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID("local", db), "", "__temporal_workflow_metadata")
+	require.NoError(h.t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(h.t, v.Get(&md))
+	return md.GetCurrentDetails()
 }
 
 // requireArchiveHolds checks the finished retirement's archive: it verifies, the store

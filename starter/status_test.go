@@ -34,9 +34,9 @@ func pendingPlan(lastFailure string) *workflowpb.PendingActivityInfo {
 }
 
 func pendingArchive(t *testing.T) *workflowpb.PendingActivityInfo {
-	details, err := converter.GetDefaultDataConverter().ToPayloads(activities.ArchiveProgress{
+	details, err := converter.GetDefaultDataConverter().ToPayloads(activities.ArchiveProgress{ArchiveCounts: activities.ArchiveCounts{
 		Table: "orders", TablesDone: 3, TablesTotal: 16, Rows: 120000, Bytes: 14889779,
-	})
+	}})
 	require.NoError(t, err)
 	return &workflowpb.PendingActivityInfo{
 		ActivityType:      &commonpb.ActivityType{Name: "Archive"},

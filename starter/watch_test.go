@@ -32,7 +32,7 @@ func archiving(t *testing.T, attempt int32, rows, bytes int64, at time.Time) sta
 	st := sampleStatus()
 	st.Phase, st.Waiting = workflows.PhaseArchive, ""
 	st.Plan.Inventory.TotalRows, st.Plan.Inventory.TotalBytes = 1_000_000, 500<<20
-	hb, err := json.Marshal(activities.ArchiveProgress{Table: "payment", TablesDone: 3, TablesTotal: 16, ChunksDone: 7, ChunksTotal: 20, Rows: rows, Bytes: bytes})
+	hb, err := json.Marshal(activities.ArchiveProgress{ArchiveCounts: activities.ArchiveCounts{Table: "payment", TablesDone: 3, TablesTotal: 16, ChunksDone: 7, ChunksTotal: 20, Rows: rows, Bytes: bytes}})
 	require.NoError(t, err)
 	return statusView{Status: st, ExecutionStatus: "Running", PendingActivities: []pendingActivity{
 		{Type: "Archive", State: "Started", Attempt: attempt, LastHeartbeat: at, Heartbeat: hb},
@@ -241,7 +241,7 @@ func aRetirement(t *testing.T) []watchFakeStep {
 	done := arch
 	done.Phase, done.Outcome = workflows.PhaseDone, "retired"
 	progress := func(rows, bytes int64) activities.ArchiveProgress {
-		return activities.ArchiveProgress{Table: "payment", TablesDone: 3, TablesTotal: 16, ChunksDone: 7, ChunksTotal: 20, Rows: rows, Bytes: bytes}
+		return activities.ArchiveProgress{ArchiveCounts: activities.ArchiveCounts{Table: "payment", TablesDone: 3, TablesTotal: 16, ChunksDone: 7, ChunksTotal: 20, Rows: rows, Bytes: bytes}}
 	}
 	t1 := testNow.Add(time.Hour)
 	return []watchFakeStep{

@@ -85,8 +85,11 @@ Flags:
 	}
 	policy := activities.ProductionPolicy
 	throttle := 5 * time.Second
+	// How often a running archive tells its workflow how far it is, for the UI's current
+	// details: each report is a signal in the history, so not often.
+	report := time.Minute
 	if *dev {
-		throttle = time.Second
+		throttle, report = time.Second, 2*time.Second
 		policy = activities.DevPolicy
 		logger.Warn("dev mode: short sampling and observation windows are allowed")
 	}
@@ -143,7 +146,7 @@ Flags:
 		},
 	})
 	w.RegisterWorkflow(workflows.RetireDatabase)
-	w.RegisterActivity(activities.New(cfg, policy))
+	w.RegisterActivity(activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report)))
 	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL))
 
 	// Start, not Run: /readyz turns 200 once the pollers run, and 503 as soon as a stop

@@ -104,7 +104,8 @@ func archiveSection(b *strings.Builder, s Status) {
 	a, v := s.Archive, s.Verification
 	if a == nil && v == nil && s.Gone == nil {
 		if s.Phase == PhaseArchive {
-			b.WriteString("\n### Archive\n\nBeing written and verified (`retire status --watch` shows the rows and bytes done).\n")
+			b.WriteString("\n### Archive\n\n")
+			archivingSection(b, s)
 		}
 		return
 	}
@@ -138,6 +139,41 @@ func archiveSection(b *strings.Builder, s Status) {
 	}
 	if a != nil {
 		row("Restore with", fmt.Sprintf("`retire restore %s --connection <profile> --into <new name>`", a.Path))
+	}
+}
+
+// archivingSection shows the export under way: where it is, how much is done, how fast,
+// and an estimate of the time left from the rows the plan counted.
+func archivingSection(b *strings.Builder, s Status) {
+	g := s.Archiving
+	if g == nil || g.At.IsZero() {
+		b.WriteString("Being written (`retire status --watch` shows the rows and bytes done as they go).\n")
+		return
+	}
+	fmt.Fprintf(b, "Being written, as of %s:\n\n| | |\n|---|---|\n", when(g.At))
+	if g.Table != "" {
+		fmt.Fprintf(b, "| table | `%s` (%d of %d tables done) |\n", g.Table, g.TablesDone, g.TablesTotal)
+	} else {
+		fmt.Fprintf(b, "| tables | %d of %d done |\n", g.TablesDone, g.TablesTotal)
+	}
+	if g.ChunksTotal > 0 {
+		fmt.Fprintf(b, "| chunks | %d of %d |\n", g.ChunksDone, g.ChunksTotal)
+	}
+	rows := fmt.Sprintf("%d", g.Rows)
+	var total int64
+	if s.Plan != nil {
+		total = s.Plan.Inventory.TotalRows
+	}
+	if total > 0 {
+		rows += fmt.Sprintf(" of %d (%d%%)", total, min(100, g.Rows*100/total))
+	}
+	fmt.Fprintf(b, "| rows | %s |\n| written | %s |\n", rows, BytesText(g.Bytes))
+	if took := g.At.Sub(g.Since); took > 0 && g.Rows > 0 {
+		fmt.Fprintf(b, "| rate | %s/s, %d rows/s |\n", BytesText(int64(float64(g.Bytes)/took.Seconds())), int64(float64(g.Rows)/took.Seconds()))
+		if total > g.Rows {
+			left := time.Duration(float64(took) * float64(total-g.Rows) / float64(g.Rows))
+			fmt.Fprintf(b, "| time left | about %s |\n", left.Round(time.Second))
+		}
 	}
 }
 

@@ -8,7 +8,8 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// Histories of real runs (recorded by the e2e test with RETIRE_SAVE_HISTORY) must replay
+// Histories of real runs (recorded by the e2e tests with RETIRE_SAVE_HISTORY, and with
+// RETIRE_SAVE_OUTAGE_HISTORY for one whose archive was retried and reported progress) must replay
 // against today's code: a change that breaks them needs workflow.GetVersion, or runs in
 // flight for weeks would fail on their next event.
 func TestReplayRecordedHistories(t *testing.T) {

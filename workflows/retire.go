@@ -234,11 +234,15 @@ func (r *retirement) archiveAndVerify(ctx workflow.Context) error {
 	path := archivePath(r.plan.Store, r.tgt, workflow.GetInfo(ctx).WorkflowExecution.RunID)
 	for attempt := 1; attempt <= 2; attempt++ {
 		var res activities.ArchiveResult
-		if err := r.run(ctx, archiveOptions, fmt.Sprintf("Archive %s to %s (%s)", r.target(), path, BytesText(r.plan.Inventory.TotalBytes)), a.Archive,
-			activities.ArchiveInput{Target: r.tgt, Store: r.plan.Store, Path: path, Snapshot: r.snapshot}, &res); err != nil {
+		r.s.Archiving = &Archiving{Since: r.now(ctx)}
+		err := r.run(ctx, archiveOptions, fmt.Sprintf("Archive %s to %s (%s)", r.target(), path, BytesText(r.plan.Inventory.TotalBytes)), a.Archive,
+			activities.ArchiveInput{Target: r.tgt, Store: r.plan.Store, Path: path, Snapshot: r.snapshot}, &res)
+		r.s.Archiving = nil
+		if err != nil {
 			return err
 		}
 		r.s.Archive = &res
+		r.details(ctx)
 		var v activities.Verification
 		if err := r.run(ctx, archiveOptions, "Verify the archive of "+r.target()+" (read back, checksums, row counts)", a.VerifyArchive,
 			activities.VerifyInput{Store: res.Store, Path: res.Path, ManifestSHA256: res.ManifestSHA256}, &v); err != nil {

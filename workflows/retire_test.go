@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -384,4 +385,49 @@ func TestParseDays(t *testing.T) {
 	require.Equal(t, 90*time.Second, d)
 	_, err = ParseDays("fortnight")
 	require.Error(t, err)
+}
+
+// The Archive activity reports its progress by signal; the status and the UI's current
+// details show it while the export runs, and drop it (and any late report) afterwards.
+func (s *lifecycle) TestArchiveProgressReachesStatusAndDetails() {
+	s.delay["Archive"] = 6 * time.Hour
+	s.results["Plan"] = activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
+		Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 4000, Bytes: 1 << 20}}, TotalRows: 4000, TotalBytes: 1 << 20}}
+	report := func(at time.Duration, c activities.ArchiveCounts) {
+		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(activities.SignalArchiveProgress, c) }, at)
+	}
+	var during Status
+	var details string
+	// Before the export: nobody is archiving, so the report is dropped.
+	report(day, activities.ArchiveCounts{Table: "early", Rows: 1})
+	report(17*day+2*time.Hour, activities.ArchiveCounts{Table: "t", TablesTotal: 1, ChunksDone: 3, ChunksTotal: 4, Rows: 3000, Bytes: 3 << 20})
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryStatus)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(&during))
+		v, err = s.env.QueryWorkflow("__temporal_workflow_metadata")
+		s.Require().NoError(err)
+		var md sdkpb.WorkflowMetadata
+		s.Require().NoError(v.Get(&md))
+		details = md.GetCurrentDetails()
+	}, 17*day+3*time.Hour)
+	// After the export: a late report changes nothing.
+	report(17*day+7*time.Hour, activities.ArchiveCounts{Table: "late", Rows: 9})
+	s.execute(request(ReasonMigration))
+
+	s.NoError(s.env.GetWorkflowError())
+	s.Require().Len(s.calls["Archive"], 1)
+	started := s.calls["Archive"][0].Add(-6 * time.Hour) // the stub notes when it returns
+	s.Require().Less(started, s.start.Add(17*day+2*time.Hour), "the report must fall inside the export")
+	s.Equal(PhaseArchive, during.Phase)
+	s.Require().NotNil(during.Archiving)
+	s.Equal(activities.ArchiveCounts{Table: "t", TablesTotal: 1, ChunksDone: 3, ChunksTotal: 4, Rows: 3000, Bytes: 3 << 20}, during.Archiving.ArchiveCounts)
+	s.True(started.Equal(during.Archiving.Since), "since %s, want %s", during.Archiving.Since, started)
+	s.True(s.start.Add(17*day+2*time.Hour).Equal(during.Archiving.At), "at %s", during.Archiving.At)
+	s.Contains(details, "| table | `t` (0 of 1 tables done) |")
+	s.Contains(details, "| chunks | 3 of 4 |")
+	s.Contains(details, "| rows | 3000 of 4000 (75%) |")
+	s.Contains(details, "| written | 3.0 MiB |")
+	s.Contains(details, "| time left | about ")
+	s.Nil(s.record().Archiving, "the record keeps no progress")
 }

@@ -63,11 +63,28 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	if err := r.registerUpdates(ctx); err != nil {
 		return nil, err
 	}
+	workflow.Go(ctx, r.followArchive)
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
 	}
 	r.notifying = workflow.GetVersion(ctx, "notify-owners", workflow.DefaultVersion, 1) == 1
 	return r, nil
+}
+
+// followArchive takes the Archive activity's progress reports into the status and the UI's
+// current details. Reports that arrive when no export is under way (late, or sent to an
+// older run) are dropped.
+func (r *retirement) followArchive(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, activities.SignalArchiveProgress)
+	for {
+		var c activities.ArchiveCounts
+		ch.Receive(ctx, &c)
+		if r.s.Archiving == nil {
+			continue
+		}
+		r.s.Archiving.ArchiveCounts, r.s.Archiving.At = c, r.now(ctx)
+		r.details(ctx)
+	}
 }
 
 // run executes one activity with a summary that reads well in the UI.

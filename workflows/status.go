@@ -32,6 +32,7 @@ type Status struct {
 	Signoffs        []Signoff                  `json:"signoffs,omitempty"`
 	Objections      []Objection                `json:"objections,omitempty"`
 	Extensions      []Extension                `json:"extensions,omitempty"`
+	Archiving       *Archiving                 `json:"archiving,omitempty"`
 	Archive         *activities.ArchiveResult  `json:"archive,omitempty"`
 	Verification    *activities.Verification   `json:"verification,omitempty"`
 	RestoreCheck    *activities.RestoreCheck   `json:"restore_check,omitempty"`
@@ -41,6 +42,14 @@ type Status struct {
 	Outcome         string                     `json:"outcome,omitempty"`
 	Error           string                     `json:"error,omitempty"`
 	RecordKeys      *activities.RecordLocation `json:"record_keys,omitempty"`
+}
+
+// Archiving is the export under way, as the Archive activity last reported it (at most
+// once a minute on a production worker).
+type Archiving struct {
+	activities.ArchiveCounts
+	Since time.Time `json:"since"`       // when the export was first scheduled
+	At    time.Time `json:"at,omitzero"` // when the last report arrived
 }
 
 // Record is the retirement record: the workflow's result, also written as record.json and
