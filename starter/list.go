@@ -84,44 +84,25 @@ func phaseNames() string {
 	return strings.Join(names, ", ")
 }
 
-// Values that go into a visibility query. The query language has no bind parameters, so
-// every value is checked against a strict shape before it is quoted: text such as
-// `observe' OR 1=1` never reaches the server.
+// Values that go into a visibility query (workflows.Filter). The query language has no bind
+// parameters, so every value is checked against a strict shape before it is quoted: text
+// such as `observe' OR 1=1` never reaches the server.
 var (
 	connectionValue = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 	personValue     = regexp.MustCompile(`^[\pL\pN_.@+-]{1,128}$`)
 )
 
 func (f listFlags) query() (string, error) {
-	terms := []string{"WorkflowType = " + quote(workflows.WorkflowName)}
-	if f.phase != "" {
-		if !slices.Contains(workflows.Phases, workflows.Phase(f.phase)) {
-			return "", fmt.Errorf("--phase %q: use one of %s", f.phase, phaseNames())
-		}
-		terms = append(terms, workflows.AttrPhase.GetName()+" = "+quote(f.phase))
+	if f.phase != "" && !slices.Contains(workflows.Phases, workflows.Phase(f.phase)) {
+		return "", fmt.Errorf("--phase %q: use one of %s", f.phase, phaseNames())
 	}
-	if f.connection != "" {
-		if !connectionValue.MatchString(f.connection) {
-			return "", fmt.Errorf("--connection %q is not a profile name (letters, digits, _ . -)", f.connection)
-		}
-		terms = append(terms, workflows.AttrConnection.GetName()+" = "+quote(f.connection))
+	if f.connection != "" && !connectionValue.MatchString(f.connection) {
+		return "", fmt.Errorf("--connection %q is not a profile name (letters, digits, _ . -)", f.connection)
 	}
-	if f.owner != "" {
-		if !personValue.MatchString(f.owner) {
-			return "", fmt.Errorf("--owner %q is not a valid name", f.owner)
-		}
-		terms = append(terms, workflows.AttrOwners.GetName()+" = "+quote(f.owner))
+	if f.owner != "" && !personValue.MatchString(f.owner) {
+		return "", fmt.Errorf("--owner %q is not a valid name", f.owner)
 	}
-	if !f.all {
-		terms = append(terms, "ExecutionStatus = 'Running'")
-	}
-	return strings.Join(terms, " AND "), nil
-}
-
-// quote is only ever given values that passed the shapes above; escaping is a second fence.
-func quote(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+	return workflows.Filter{Phase: workflows.Phase(f.phase), Connection: f.connection, Owner: f.owner, All: f.all}.Query(), nil
 }
 
 // listRow is one retirement in `retire list`; -o json prints these.

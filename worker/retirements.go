@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -33,13 +32,6 @@ func visibilityCount(c client.Client) countFunc {
 		}
 		return resp.GetCount(), nil
 	}
-}
-
-// phaseQuery selects the running retirements in a phase (RetirePhase is a Keyword search
-// attribute that the workflow upserts as it moves on).
-func phaseQuery(phase workflows.Phase) string {
-	return fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s = '%s'",
-		workflows.WorkflowName, workflows.AttrPhase.GetName(), phase)
 }
 
 // retirementsCollector exposes retire_retirements{phase}, the running retirements by
@@ -104,7 +96,7 @@ func (c *retirementsCollector) refresh() {
 	defer cancel()
 	counts := make(map[workflows.Phase]int64, len(runningPhases))
 	for _, p := range runningPhases {
-		n, err := c.count(ctx, phaseQuery(p))
+		n, err := c.count(ctx, workflows.Filter{Phase: p}.Query())
 		if err != nil {
 			c.errors++
 			if !c.failing {

@@ -29,7 +29,7 @@ type fakeVisibility struct {
 	queries []string
 }
 
-var phaseInQuery = regexp.MustCompile(`^WorkflowType = 'RetireDatabase' AND ExecutionStatus = 'Running' AND RetirePhase = '(\w+)'$`)
+var phaseInQuery = regexp.MustCompile(`^WorkflowType = 'RetireDatabase' AND RetirePhase = '(\w+)' AND ExecutionStatus = 'Running'$`)
 
 func (f *fakeVisibility) count(_ context.Context, q string) (int64, error) {
 	f.mu.Lock()
