@@ -15,10 +15,26 @@ type Signaler func(ctx context.Context, workflowID, runID, signalName string, ar
 type Option func(*Activities)
 
 // ReportProgress has long activities tell their workflow how far they have come, at most
-// once per interval and only when something changed (each report is an event in the
-// workflow's history). Without it nothing is reported.
+// once per interval (less often as an export goes on: reportDue) and only when something
+// changed, since each report is an event in the workflow's history. Without it nothing is
+// reported.
 func ReportProgress(signal Signaler, interval time.Duration) Option {
 	return func(a *Activities) { a.signal, a.reportInterval = signal, interval }
+}
+
+// reportsPerDoubling bounds the reports of a long export: after the first hour at the
+// interval, the gap grows with the time the export has run (elapsed/60), so a 48-hour
+// attempt sends about 270 reports (some 1,100 history events), not 2,880, and the history
+// stays far from Temporal's event limit however many times the archive is retried.
+const reportsPerDoubling = 60
+
+// reportDue says whether a report may go out at now, for an export started at start whose
+// last report went at last (zero: none yet).
+func reportDue(start, last, now time.Time, interval time.Duration) bool {
+	if last.IsZero() {
+		return true
+	}
+	return now.Sub(last) >= max(interval, now.Sub(start)/reportsPerDoubling)
 }
 
 // reportEvery sends latest() to the workflow as SignalArchiveProgress every report
@@ -31,10 +47,12 @@ func (a *Activities) reportEvery(ctx context.Context, latest func() ArchiveCount
 	}
 	info := activity.GetInfo(ctx)
 	var sent ArchiveCounts
+	var sentAt time.Time
+	start := time.Now()
 	warned := false
 	return ticking(ctx, a.reportInterval, func() {
 		now := latest()
-		if now == sent {
+		if now == sent || !reportDue(start, sentAt, time.Now(), a.reportInterval) {
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, min(a.reportInterval, 5*time.Second))
@@ -42,7 +60,7 @@ func (a *Activities) reportEvery(ctx context.Context, latest func() ArchiveCount
 		cancel()
 		switch {
 		case err == nil:
-			sent, warned = now, false
+			sent, sentAt, warned = now, time.Now(), false
 		case !warned:
 			activity.GetLogger(ctx).Warn("Could not report the archive's progress to the workflow; the export goes on", "error", err)
 			warned = true
