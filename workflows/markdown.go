@@ -169,7 +169,8 @@ func archivingSection(b *strings.Builder, s Status) {
 	}
 	fmt.Fprintf(b, "| rows | %s |\n| written | %s |\n", rows, BytesText(g.Bytes))
 	if took := g.At.Sub(g.Since); took > 0 && g.Rows > 0 {
-		fmt.Fprintf(b, "| rate | %s/s, %d rows/s |\n", BytesText(int64(float64(g.Bytes)/took.Seconds())), int64(float64(g.Rows)/took.Seconds()))
+		// Since the export was first scheduled: retries and outages lower it.
+		fmt.Fprintf(b, "| average rate | %s/s, %.1f rows/s since %s |\n", BytesText(int64(float64(g.Bytes)/took.Seconds())), float64(g.Rows)/took.Seconds(), when(g.Since))
 		if total > g.Rows {
 			left := time.Duration(float64(took) * float64(total-g.Rows) / float64(g.Rows))
 			fmt.Fprintf(b, "| time left | about %s |\n", left.Round(time.Second))

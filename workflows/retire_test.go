@@ -428,6 +428,7 @@ func (s *lifecycle) TestArchiveProgressReachesStatusAndDetails() {
 	s.Contains(details, "| chunks | 3 of 4 |")
 	s.Contains(details, "| rows | 3000 of 4000 (75%) |")
 	s.Contains(details, "| written | 3.0 MiB |")
-	s.Contains(details, "| time left | about ")
+	s.Contains(details, "| average rate | 436 B/s, 0.4 rows/s since "+stamp(started)+" |") // 3 MiB and 3000 rows in 2 h
+	s.Contains(details, "| time left | about 40m0s |")
 	s.Nil(s.record().Archiving, "the record keeps no progress")
 }
