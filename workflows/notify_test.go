@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dataretire/retire/activities"
@@ -129,6 +130,29 @@ func (s *lifecycle) TestObjectionTellsOwnersItEnded() {
 	s.Equal([]notify.Kind{notify.AccessCut, notify.Aborted}, s.kinds())
 	s.True(s.sent[1].AccessRestored)
 	s.Contains(s.sent[1].Outcome, "bob objected")
+}
+
+// A drop that fails after it has begun is not "aborted without dropping anything": the
+// owners hear that data may be gone and where the verified archive is; access is not
+// given back (the workflow cannot know what is left) and nothing awaits a person any more.
+func (s *lifecycle) TestDropFailureTellsOwnersDataMayBeGone() {
+	delete(s.results, "Drop")
+	s.env.OnActivity("Drop", mock.Anything, mock.Anything).Return(temporal.NewNonRetryableApplicationError("lost connection", "Test", nil))
+	s.execute(request(ReasonMigration))
+	s.Error(s.env.GetWorkflowError())
+	s.Equal([]notify.Kind{notify.AccessCut, notify.Reminder, notify.Aborted}, s.kinds())
+	last := s.sent[len(s.sent)-1]
+	s.True(last.DropStarted)
+	s.False(last.AccessRestored)
+	s.Equal("p/", last.ArchivePath)
+	s.Equal(0, s.ran("RestoreAccess"), "after the drop began, access is not given back")
+
+	var st Status
+	v, err := s.env.QueryWorkflow(QueryStatus)
+	s.Require().NoError(err)
+	s.Require().NoError(v.Get(&st))
+	s.Equal(PhaseFailed, st.Phase)
+	s.Empty(st.Waiting)
 }
 
 func (s *lifecycle) TestNobodyIsToldOfWhatNeverTouchedThem() {

@@ -333,7 +333,7 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 			r.s.Outcome += "; access restored"
 		}
 	}
-	r.s.FinishedAt = r.now(ctx)
+	r.s.FinishedAt, r.s.Waiting = r.now(ctx), "" // nothing is awaited any more
 	r.upsertPhase(ctx)
 	for _, g := range r.s.Gates { // counted once, where the run ends, whichever gate failed
 		if g.State == GateFailed {
@@ -345,7 +345,11 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 		r.notify(ctx, notify.Event{Kind: notify.Dropped, ArchivePath: r.s.Archive.Path, BytesFreed: r.s.Gone.BytesFreed})
 	case err != nil && (r.accessCut || len(r.s.Notices) > 0):
 		// Owners who heard of the retirement hear that it ended; the others never knew.
-		r.notify(ctx, notify.Event{Kind: notify.Aborted, Outcome: r.s.Outcome, AccessRestored: r.s.AccessRestored})
+		ev := notify.Event{Kind: notify.Aborted, Outcome: r.s.Outcome, AccessRestored: r.s.AccessRestored, DropStarted: r.dropStarted}
+		if r.dropStarted {
+			ev.ArchivePath = r.s.Archive.Path
+		}
+		r.notify(ctx, ev)
 	}
 	if r.plan.Store != "" {
 		r.s.RecordKeys = &activities.RecordLocation{}

@@ -432,3 +432,16 @@ func (s *lifecycle) TestArchiveProgressReachesStatusAndDetails() {
 	s.Contains(details, "| time left | about 40m0s |")
 	s.Nil(s.record().Archiving, "the record keeps no progress")
 }
+
+// An objection while the run waits for a sign-off ends it: the record must not still say
+// that it waits for one.
+func (s *lifecycle) TestObjectionWhileAwaitingSignoffLeavesNothingWaiting() {
+	var err error
+	s.update(20*day, UpdateObject, Objection{By: "bob", Reason: "found a reader"}, &err)
+	s.execute(request(ReasonDecommission))
+	s.NoError(err)
+	rec := s.record()
+	s.Equal(PhaseAborted, rec.Phase)
+	s.Empty(rec.Waiting)
+	s.NotContains(Markdown(rec), "Waiting for")
+}

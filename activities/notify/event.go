@@ -71,9 +71,11 @@ type Event struct {
 	BytesFreed  int64  `json:"bytes_freed,omitempty"`
 
 	// Aborted: what ended it ("objection by bob: finance still reads it", "cancelled",
-	// "failed: ..."), and whether access was given back.
+	// "failed: ..."), whether access was given back, and whether the drop had begun (then
+	// data may be gone, and ArchivePath is the verified archive to restore from).
 	Outcome        string `json:"outcome,omitempty"`
 	AccessRestored bool   `json:"access_restored,omitempty"`
+	DropStarted    bool   `json:"drop_started,omitempty"`
 
 	// UILink overrides the link built from the UI base URL.
 	UILink string `json:"ui_link,omitempty"`
@@ -236,6 +238,16 @@ func Render(e Event, ui string) (Message, error) {
 		outcome := e.Outcome
 		if outcome == "" {
 			outcome = "aborted"
+		}
+		if e.DropStarted {
+			subject = fmt.Sprintf("[retire] %s: retirement failed during the drop (%s)", target, firstLine(outcome, 80))
+			line("The retirement of database %s on %s failed after the drop had begun: some or all of its data may be gone.", e.Object, e.Connection)
+			line("Why: %s", outcome)
+			line("")
+			line("The archive was verified before the drop: %s", e.ArchivePath)
+			line("A DBA checks what is left; to bring the database back from the archive:")
+			cmds([]string{"retire restore " + arg(e.ArchivePath) + " --connection " + arg(e.Connection) + " --into " + arg(e.Object+"_restored"), e.cmd("status")})
+			break
 		}
 		subject = fmt.Sprintf("[retire] %s: retirement aborted (%s)", target, firstLine(outcome, 80))
 		line("The retirement of database %s on %s ended without dropping anything.", e.Object, e.Connection)

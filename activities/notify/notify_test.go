@@ -223,6 +223,21 @@ func TestEveryEventArrivesByMailAndWebhook(t *testing.T) {
 	assert.NotEqual(t, MessageID("a/b/c", "x@example.com"), MessageID("a/b/d", "x@example.com"))
 }
 
+// Once the drop has begun, owners must not read that nothing was dropped.
+func TestAbortedAfterTheDropBeganSaysDataMayBeGone(t *testing.T) {
+	e := event(Aborted)
+	e.Outcome, e.DropStarted, e.AccessRestored = "failed: drop: lost connection", true, false
+	e.ArchivePath = "orders-prod/orders_2019/0197a3c2-run/"
+	m, err := Render(e, ui)
+	require.NoError(t, err)
+	assert.Equal(t, "[retire] orders-prod/orders_2019: retirement failed during the drop (failed: drop: lost connection)", m.Subject)
+	assert.Contains(t, m.Text, "some or all of its data may be gone")
+	assert.Contains(t, m.Text, "retire restore orders-prod/orders_2019/0197a3c2-run/ --connection orders-prod --into orders_2019_restored")
+	for _, lie := range []string{"without dropping anything", "Access was not cut"} {
+		assert.NotContains(t, m.Text, lie)
+	}
+}
+
 func TestImplicitTLS(t *testing.T) {
 	ms := startMailServer(t, true)
 	s := &SMTP{Addr: ms.Addr, From: "retire@example.com", User: ms.User, Password: ms.Pass, Domain: "example.com", ImplicitTLS: true, TLSConfig: caConfig(t, ms.CAFile)}
