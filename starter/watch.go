@@ -257,6 +257,21 @@ func sampleProgress(st workflows.Status, hb beat, now time.Time) *watchProgress 
 	return pr
 }
 
+// notes are the frame's "waiting: ...", "outcome: ...", "error: ...", "note: ..." and
+// "activity: ..." items, those that are set, in that order.
+func (f watchFrame) notes() []string {
+	var out []string
+	for _, n := range [][2]string{{"waiting", f.Waiting}, {"outcome", f.Outcome}, {"error", f.Error}, {"note", f.Note}} {
+		if n[1] != "" {
+			out = append(out, n[0]+": "+n[1])
+		}
+	}
+	for _, a := range f.Activities {
+		out = append(out, "activity: "+a)
+	}
+	return out
+}
+
 // terminalLines is the frame as redrawn on a terminal.
 func terminalLines(f watchFrame) []string {
 	head := fmt.Sprintf("%s  phase: %s", orDash(f.Retirement), orDash(string(f.Phase)))
@@ -264,18 +279,7 @@ func terminalLines(f watchFrame) []string {
 		head += "  (" + f.Execution + ")"
 	}
 	lines := []string{head + "  at " + f.Now.UTC().Format("15:04:05 MST")}
-	add := func(k, v string) {
-		if v != "" {
-			lines = append(lines, k+": "+v)
-		}
-	}
-	add("waiting", f.Waiting)
-	add("outcome", f.Outcome)
-	add("error", f.Error)
-	add("note", f.Note)
-	for _, a := range f.Activities {
-		add("activity", a)
-	}
+	lines = append(lines, f.notes()...)
 	if pr := f.Progress; pr != nil {
 		lines = append(lines, pr.Label+said(pr.Detail), bar(pr.Done))
 		if pr.Window > 0 {
@@ -294,17 +298,11 @@ func plainLine(f watchFrame) string {
 	if f.Execution != "" && f.Execution != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String() {
 		parts[1] += " (" + f.Execution + ")"
 	}
+	parts = append(parts, f.notes()...)
 	add := func(k, v string) {
 		if v != "" {
 			parts = append(parts, k+v)
 		}
-	}
-	add("waiting: ", f.Waiting)
-	add("outcome: ", f.Outcome)
-	add("error: ", f.Error)
-	add("note: ", f.Note)
-	for _, a := range f.Activities {
-		add("activity ", a)
 	}
 	if pr := f.Progress; pr != nil {
 		add("", pr.Label+said(pr.Detail))
