@@ -214,7 +214,7 @@ notify:
 	require.Empty(t, uiFilter(t, h.temporal.UI, "`RetirePhase`=\"archive\""))
 	require.Eventually(t, func() bool {
 		_, body := httpGet("/metrics")
-		return regexp.MustCompile(`(?m)^retire_retirements\{phase="observe"\} 1$`).MatchString(body)
+		return slices.Equal(sample(body, `retire_retirements{phase="observe"}`), []float64{1})
 	}, 30*time.Second, 500*time.Millisecond, "retire_retirements{phase=\"observe\"} never counted the run")
 
 	// The requester cannot sign off; an owner can.
@@ -271,15 +271,6 @@ notify:
 	require.Regexp(t, `\| access-cut \| [^|]+ \| dba, alice, bob \| yes \|`, record)
 
 	// /metrics has the SDK's metrics and ours (tally hands them over every second).
-	sample := func(body, name string) []float64 {
-		var vs []float64
-		for _, m := range regexp.MustCompile(`(?m)^`+name+`(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1) {
-			if v, err := strconv.ParseFloat(m[1], 64); err == nil {
-				vs = append(vs, v)
-			}
-		}
-		return vs
-	}
 	var scraped string
 	require.Eventually(t, func() bool {
 		code, body := httpGet("/metrics")
@@ -317,6 +308,18 @@ notify:
 	if dest := os.Getenv("RETIRE_SAVE_HISTORY"); dest != "" {
 		require.NoError(t, os.WriteFile(dest, history, 0o644))
 	}
+}
+
+// sample is the values of a metric in a Prometheus text page: every series of name, or the
+// one series when name carries its labels (retire_retirements{phase="observe"}).
+func sample(body, name string) []float64 {
+	var vs []float64
+	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(?:\{[^}]*\})? (\S+)$`).FindAllStringSubmatch(body, -1) {
+		if v, err := strconv.ParseFloat(m[1], 64); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }
 
 // listedIDs are the workflow IDs in `retire list -o json`.
