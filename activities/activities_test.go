@@ -30,9 +30,7 @@ import (
 func TestArchiveVerifyDropVerifyGoneOnSakila(t *testing.T) {
 	root := testservices.MariaDB(t)
 	s3 := testservices.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	db := "rt_sakila_act_" + hex.EncodeToString(b)
+	db := uniqueName("rt_sakila_act_")
 	testservices.LoadSakila(t, root, db)
 
 	cfg := localConfig(t, s3)
@@ -219,6 +217,13 @@ var definer = regexp.MustCompile("DEFINER=`[^`]*`@`[^`]*`")
 
 // localConfig names the machine's MariaDB as connection "local" (root) and the test's MinIO
 // as the only store "test", with the keys in env vars as a worker would have them.
+// uniqueName is a database name of its own for a test, so that runs never collide.
+func uniqueName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
 func localConfig(t *testing.T, s3 testservices.MinIOServer) *config.Config {
 	t.Helper()
 	t.Setenv("RT_ACT_S3_ACCESS", s3.AccessKey)

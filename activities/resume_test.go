@@ -1,8 +1,6 @@
 package activities
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 
@@ -23,9 +21,7 @@ import (
 func TestArchiveResumedFromACheckpointCountsOnlyWhatItWrote(t *testing.T) {
 	root := testservices.MariaDB(t)
 	s3 := testservices.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	db := "rt_resume_act_" + hex.EncodeToString(b)
+	db := uniqueName("rt_resume_act_")
 	for _, q := range []string{
 		"CREATE DATABASE " + db,
 		fmt.Sprintf("CREATE TABLE %s.kept (id INT PRIMARY KEY, note VARCHAR(20))", db),

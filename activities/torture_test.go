@@ -2,8 +2,6 @@ package activities
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,9 +16,7 @@ import (
 func TestTypeTortureRoundTripsThroughTheArchive(t *testing.T) {
 	root := testservices.MariaDB(t)
 	s3 := testservices.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	db := "rt_torture_" + hex.EncodeToString(b)
+	db := uniqueName("rt_torture_")
 	ctx := t.Context()
 	for _, q := range []string{
 		"CREATE DATABASE " + db + " CHARACTER SET utf8mb4",
