@@ -445,3 +445,28 @@ func (s *lifecycle) TestObjectionWhileAwaitingSignoffLeavesNothingWaiting() {
 	s.Empty(rec.Waiting)
 	s.NotContains(Markdown(rec), "Waiting for")
 }
+
+// Invariant 1 against the progress reports: a report that says every row is written is no
+// archive. When the export itself fails, nothing is verified and nothing is dropped.
+func (s *lifecycle) TestAFullProgressReportIsNoArchive() {
+	delete(s.results, "Archive")
+	s.env.OnActivity("Archive", mock.Anything, mock.Anything).After(6*time.Hour).
+		Return(activities.ArchiveResult{}, temporal.NewNonRetryableApplicationError("store refused the upload", "Test", nil))
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(activities.SignalArchiveProgress, activities.ArchiveCounts{TablesDone: 1, TablesTotal: 1, ChunksDone: 4, ChunksTotal: 4, Rows: 3, Bytes: 16384})
+	}, 17*day+time.Hour)
+	s.execute(request(ReasonMigration))
+
+	s.Error(s.env.GetWorkflowError())
+	s.Equal(0, s.ran("VerifyArchive"))
+	s.Equal(0, s.ran("Drop"), "dropped on the word of a progress report")
+	s.Equal(1, s.ran("RestoreAccess"), "access is given back")
+	var rec Status
+	v, err := s.env.QueryWorkflow(QueryStatus)
+	s.Require().NoError(err)
+	s.Require().NoError(v.Get(&rec))
+	s.Equal(PhaseFailed, rec.Phase)
+	s.Nil(rec.Archive)
+	s.Nil(rec.Archiving)
+	s.Equal(GatePending, s.gate(rec, GateArchive).State)
+}
