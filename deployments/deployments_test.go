@@ -3,6 +3,7 @@
 package deployments
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,29 @@ func TestComposeFileIsValid(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	for _, svc := range []string{"temporal:", "temporal-ui:", "postgresql:", "mysql:", "minio:", "oracle:", "worker:"} {
 		require.Contains(t, string(out), "\n  "+svc, "service %s missing", strings.TrimSuffix(svc, ":"))
+	}
+}
+
+// The image build context (the repository root) leaves out everything git ignores (build
+// outputs, the demo's service data, downloaded tools) and the git history itself.
+func TestDockerBuildContextLeavesOutWhatGitIgnores(t *testing.T) {
+	read := func(name string) []string {
+		b, err := os.ReadFile(filepath.Join("..", name))
+		require.NoError(t, err)
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				// /bin/ (git, from the root) and bin (docker, always from the root) are the same;
+				// **/*.test (docker, any depth) is git's *.test.
+				out = append(out, strings.TrimPrefix(strings.Trim(l, "/"), "**/"))
+			}
+		}
+		return out
+	}
+	ignored := read(".dockerignore")
+	require.Contains(t, ignored, ".git")
+	for _, g := range read(".gitignore") {
+		require.Contains(t, ignored, g, "git ignores %s, the image build context does not", g)
 	}
 }
 
