@@ -69,6 +69,23 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err := ad.Validate(ctx, in.Object); err != nil {
 		return Plan{}, classify(err)
 	}
+	// What every later phase needs is checked now, while refusing costs nothing: a drop
+	// denied weeks later, with access cut, is what this prevents.
+	strategy := in.Strategy
+	if strategy == "" {
+		strategy = engine.StrategyRevoke
+	}
+	privs, err := ad.CheckPrivileges(ctx, in.Object, strategy)
+	if err != nil {
+		return Plan{}, classify(err)
+	}
+	if err := privs.Err(); err != nil {
+		return Plan{}, classify(err)
+	}
+	serverID, err := ad.ServerID(ctx)
+	if err != nil {
+		return Plan{}, classify(err)
+	}
 	if in.Strategy == engine.StrategyRename {
 		// Refusals of the rename strategy (e.g. triggers) must come now, not after weeks.
 		if _, err := ad.SnapshotAccess(ctx, in.Object, in.Strategy); err != nil {
@@ -80,7 +97,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, classify(err)
 	}
 	activity.GetLogger(ctx).Info("Inventory", "tables", len(inv.Tables), "rows", inv.TotalRows, "bytes", inv.TotalBytes, "accounts", len(inv.Accounts))
-	return Plan{Engine: inv.Engine, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
+	return Plan{Engine: inv.Engine, ServerID: serverID, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
 }
 
 // SnapshotAccess records the access that the cut will remove. It changes nothing.
@@ -119,13 +136,16 @@ func (a *Activities) RestoreAccess(ctx context.Context, in SnapshotInput) error 
 }
 
 // Drop checks, at the moment of the drop, that the verified archive is still in the store
-// and unchanged, then drops the object. Already gone counts as dropped.
+// and unchanged, then drops the object. Already gone counts as dropped. A drop the server
+// refuses (no retry can fix it) that left the object whole (every table of the archive
+// still there) fails with ErrTypeDropRefusedIntact: nothing was destroyed, so access can be
+// given back.
 func (a *Activities) Drop(ctx context.Context, in DropInput) error {
 	store, err := a.store(ctx, in.Archive.Store)
 	if err != nil {
 		return err
 	}
-	_, sum, err := archive.ReadManifest(ctx, store, in.Archive.Path)
+	m, sum, err := archive.ReadManifest(ctx, store, in.Archive.Path)
 	if err != nil {
 		return fmt.Errorf("gate: cannot read the archive manifest before the drop: %w", err)
 	}
@@ -138,10 +158,27 @@ func (a *Activities) Drop(ctx context.Context, in DropInput) error {
 	}
 	defer keepAlive(ctx)()
 	activity.GetLogger(ctx).Warn("Dropping", "connection", in.Connection, "object", in.Object, "archive", in.Archive.Path)
-	return classify(ad.Drop(ctx, in.Object, in.Snapshot))
+	err = ad.Drop(ctx, in.Object, in.Snapshot)
+	if err == nil || !errors.Is(err, engine.ErrRefused) {
+		return classify(err)
+	}
+	tables := make([]string, len(m.Tables))
+	for i, t := range m.Tables {
+		tables[i] = t.Name
+	}
+	whole, why := stillWhole(ctx, ad, in.Object, in.Snapshot, tables)
+	if !whole {
+		activity.GetLogger(ctx).Error("Drop refused and the object is not whole", "object", in.Object, "error", err, "why", why)
+		return classify(err)
+	}
+	activity.GetLogger(ctx).Error("Drop refused; the object is still whole", "object", in.Object, "error", err, "tables", len(tables))
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the drop of %s was refused and destroyed nothing (all %d archived table(s) are still there): %v",
+		in.Object, len(tables), err), ErrTypeDropRefusedIntact, err)
 }
 
-// VerifyGone proves the object is gone and counts the bytes freed.
+// VerifyGone proves the object is gone and reports the bytes freed: what the object
+// occupied on disk when the archive was written (access cut, nothing changed since), or
+// else the plan's count; BytesFreedMethod says which, and how it was counted.
 func (a *Activities) VerifyGone(ctx context.Context, in GoneInput) (engine.GoneReport, error) {
 	ad, err := a.adapter(in.Connection)
 	if err != nil {
@@ -152,7 +189,10 @@ func (a *Activities) VerifyGone(ctx context.Context, in GoneInput) (engine.GoneR
 		return rep, classify(err)
 	}
 	if rep.Gone {
-		rep.BytesFreed = in.BytesFreed
+		rep.BytesFreed, rep.BytesFreedMethod = in.BytesFreed, "the plan's inventory (taken before sampling and the cut; the plan says how it counted)"
+		if ar := in.Archive; ar != nil && ar.OnDiskMethod != "" {
+			rep.BytesFreed, rep.BytesFreedMethod = ar.OnDiskBytes, ar.OnDiskMethod+", measured when the archive was written, with access cut"
+		}
 		metrics.Freed(activity.GetMetricsHandler(ctx), rep.BytesFreed)
 	}
 	return rep, nil
@@ -165,7 +205,10 @@ func (a *Activities) WriteRecord(ctx context.Context, in RecordInput) (RecordLoc
 		return RecordLocation{}, err
 	}
 	j, m, err := archive.PutRecord(ctx, store, in.Path, in.JSON, []byte(in.Markdown))
-	return RecordLocation{JSONKey: j, MarkdownKey: m}, err
+	if err != nil {
+		return RecordLocation{}, err
+	}
+	return RecordLocation{JSONKey: store.FullKey(j), MarkdownKey: store.FullKey(m), JSONURL: store.URL(j), MarkdownURL: store.URL(m)}, nil
 }
 
 func (a *Activities) adapter(connection string) (engine.Adapter, error) {

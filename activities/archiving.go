@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/dataretire/retire/activities/archive"
+	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/metrics"
 )
 
@@ -70,13 +71,36 @@ func (a *Activities) Archive(ctx context.Context, in ArchiveInput) (ArchiveResul
 	if err != nil {
 		return ArchiveResult{}, classify(err)
 	}
-	activity.GetLogger(ctx).Info("Archive written", "path", in.Path, "tables", res.Tables, "rows", res.Rows, "bytes", res.Bytes)
+	log := activity.GetLogger(ctx)
+	log.Info("Archive written", "url", res.URL, "tables", res.Tables, "rows", res.Rows, "bytes", res.Bytes)
+	if res.AbortedUploads > 0 {
+		log.Info("Aborted incomplete uploads left by interrupted attempts", "url", res.URL, "uploads", res.AbortedUploads)
+	}
+	for _, p := range res.CleanupProblems {
+		log.Warn("Could not clean up incomplete uploads under the archive (they only take space)", "url", res.URL, "problem", p)
+	}
 	// What this attempt wrote: an earlier attempt's finished tables and chunks were kept.
 	metrics.Archived(activity.GetMetricsHandler(ctx), max(res.Rows-carriedRows, 0), max(res.Bytes-carriedBytes, 0), time.Since(start))
-	return ArchiveResult{
-		Store: in.Store, Bucket: store.Bucket(), Path: in.Path, ManifestKey: res.ManifestKey,
+	out := ArchiveResult{
+		Store: in.Store, Bucket: store.Bucket(), Path: in.Path, URL: res.URL,
+		ManifestKey: store.FullKey(res.ManifestKey), ManifestURL: res.ManifestURL,
 		ManifestSHA256: res.ManifestSHA256, Tables: res.Tables, Rows: res.Rows, Bytes: res.Bytes, Files: res.Files,
-	}, nil
+	}
+	// What the drop will free, measured now that access is cut and the data exported.
+	if fp, ok := ad.(footprinter); ok {
+		if n, method, err := fp.Footprint(ctx, in.Object, in.Snapshot); err != nil {
+			log.Warn("Could not measure the object on disk; the plan's count stands for the bytes freed", "error", err)
+		} else {
+			out.OnDiskBytes, out.OnDiskMethod = n, method
+		}
+	}
+	return out, nil
+}
+
+// footprinter is an adapter that measures what dropping the object frees on disk, and
+// says how it counted (MySQL/MariaDB: tablespace file sizes).
+type footprinter interface {
+	Footprint(ctx context.Context, object string, snap engine.AccessSnapshot) (bytes int64, method string, err error)
 }
 
 // checkpointed counts the rows and bytes of the finished tables and chunks in a checkpoint,

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/dataretire/retire/activities/archive"
@@ -47,7 +48,11 @@ var (
 
 // Plan is the result of the plan phase.
 type Plan struct {
-	Engine    string           `json:"engine"`
+	Engine string `json:"engine"`
+	// ServerID is the server's own identity (engine.Adapter.ServerID): the same through
+	// every connection profile that reaches the server, printable, without spaces, safe
+	// inside a workflow id. Empty in plans made before it existed.
+	ServerID  string           `json:"server_id,omitempty"`
 	Inventory engine.Inventory `json:"inventory"`
 	Policy    Policy           `json:"policy"`
 	Store     string           `json:"store"`
@@ -91,15 +96,37 @@ type ArchiveInput struct {
 
 // ArchiveResult says where the archive is and what it holds.
 type ArchiveResult struct {
-	Store          string `json:"store"`
-	Bucket         string `json:"bucket"`
-	Path           string `json:"path"`
+	Store  string `json:"store"`
+	Bucket string `json:"bucket"`
+	// Path is the archive's path in the store profile, under its prefix: what `retire
+	// restore`, `verify` and `ls` take, not a location in the bucket (see URL).
+	Path string `json:"path"`
+	// URL is where the archive lies, s3://<bucket>/<store prefix>/<path>/: a plain S3 GET
+	// of <URL>manifest.json finds the manifest. Records, notices and status print it.
+	URL string `json:"url,omitempty"`
+	// ManifestKey is the manifest's key in the bucket, the store's prefix included, and
+	// ManifestURL the same as s3://<bucket>/<key>.
 	ManifestKey    string `json:"manifest_key"`
+	ManifestURL    string `json:"manifest_url,omitempty"`
 	ManifestSHA256 string `json:"manifest_sha256"`
 	Tables         int    `json:"tables"`
 	Rows           int64  `json:"rows"`
 	Bytes          int64  `json:"bytes"`
 	Files          int    `json:"files"`
+	// OnDiskBytes is what the object occupied on the server once it was exported (access
+	// cut: what the drop frees), counted as OnDiskMethod says; OnDiskMethod is empty when
+	// the engine cannot tell (then the plan's count stands).
+	OnDiskBytes  int64  `json:"on_disk_bytes,omitempty"`
+	OnDiskMethod string `json:"on_disk_method,omitempty"`
+}
+
+// Location is where the archive lies, as the record, the status and the notices print it:
+// its URL, or for results written before they carried one, the path and where it is kept.
+func (r ArchiveResult) Location() string {
+	if r.URL != "" {
+		return r.URL
+	}
+	return fmt.Sprintf("%s under the prefix of store %s, bucket %s", r.Path, r.Store, r.Bucket)
 }
 
 // ArchiveCounts say how far an export has come.
@@ -153,11 +180,14 @@ type DropInput struct {
 	Archive  ArchiveResult         `json:"archive"`
 }
 
-// GoneInput asks to prove the object is gone.
+// GoneInput asks to prove the object is gone. BytesFreed is the plan's count; Archive, the
+// verified archive the drop checked, carries the size measured after the export
+// (OnDiskBytes), which is reported instead when there is one.
 type GoneInput struct {
 	Target
 	Snapshot   engine.AccessSnapshot `json:"snapshot"`
 	BytesFreed int64                 `json:"bytes_freed"`
+	Archive    *ArchiveResult        `json:"archive,omitempty"`
 }
 
 // RecordInput asks to write the retirement record beside the archive.
@@ -168,8 +198,11 @@ type RecordInput struct {
 	Markdown string `json:"markdown"`
 }
 
-// RecordLocation says where the record was written.
+// RecordLocation says where the record was written: the keys in the bucket (the store's
+// prefix included) and the same as s3://<bucket>/<key> URLs.
 type RecordLocation struct {
 	JSONKey     string `json:"json_key"`
 	MarkdownKey string `json:"markdown_key"`
+	JSONURL     string `json:"json_url,omitempty"`
+	MarkdownURL string `json:"markdown_url,omitempty"`
 }

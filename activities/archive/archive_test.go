@@ -144,6 +144,7 @@ func TestManifestJSON(t *testing.T) {
 	require.Equal(t, "shop", m["object"])
 	_, err := time.Parse(time.RFC3339Nano, m["created_at"].(string))
 	require.NoError(t, err)
+	require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`, m["created_at"], "fixed width: all nine digits, UTC")
 	require.Equal(t, map[string]any{"engine": "fake", "version": "1.0", "charset": "utf8mb4"}, m["source"])
 
 	files := m["files"].([]any)

@@ -33,6 +33,9 @@ const (
 // streamPartSize) even for a table that cannot be split. A variable for the tests.
 var maxPartBytes int64 = 64 << 30
 
+// now is the clock the manifest's created_at is read from; a variable for the tests.
+var now = time.Now
+
 // ExportOptions tunes an export.
 type ExportOptions struct {
 	// Done are tables finished by an earlier attempt (from Progress.Done). They are kept as
@@ -83,6 +86,15 @@ type ExportResult struct {
 	Rows           int64
 	Files          int
 	Bytes          int64
+	// URL is where the archive lies, s3://<bucket>/<store prefix>/<path>/, and ManifestURL
+	// its manifest (Store.URL): what records and notices print.
+	URL         string
+	ManifestURL string
+	// AbortedUploads counts the incomplete multipart uploads under the path (left by
+	// interrupted attempts) that this export aborted; CleanupProblems says why some could
+	// not be looked for or aborted (they never fail the export).
+	AbortedUploads  int
+	CleanupProblems []string
 }
 
 // Export writes object from src under path: the DDL, each table as Parquet (split into
@@ -101,7 +113,11 @@ func Export(ctx context.Context, src engine.Source, store *Store, path, object s
 	if err := store.Remove(ctx, p+ManifestName); err != nil {
 		return ExportResult{}, err
 	}
-	m := Manifest{Format: FormatV1, CreatedAt: time.Now().UTC(), Source: src.Info(), Object: object, TextEncoding: TextUTF8}
+	// Uploads an interrupted attempt left open under the path are aborted now (where the
+	// store lists them by prefix) and key by key as the parts are written again.
+	clean := newUploadCleaner(store)
+	clean.abort(ctx, p)
+	m := Manifest{Format: FormatV1, CreatedAt: NewTimestamp(now()), Source: src.Info(), Object: object, TextEncoding: TextUTF8}
 
 	tables := src.Tables()
 	if i := firstDuplicate(tables); i >= 0 {
@@ -119,9 +135,12 @@ func Export(ctx context.Context, src engine.Source, store *Store, path, object s
 		return ExportResult{}, err
 	}
 	e := newExporter(src, store, p, object, tables, opts)
+	e.clean = clean
 	if m.Tables, err = e.run(ctx, done, kept, m.Files); err != nil {
+		clean.failed(ctx, p)
 		return ExportResult{}, err
 	}
+	clean.abort(ctx, p) // what another, lost attempt may have begun meanwhile
 	if err := removeStrays(ctx, store, p, m.Tables); err != nil {
 		return ExportResult{}, err
 	}
@@ -134,7 +153,9 @@ func Export(ctx context.Context, src engine.Source, store *Store, path, object s
 	if err != nil {
 		return ExportResult{}, err
 	}
-	res := ExportResult{Manifest: m, ManifestKey: p + ManifestName, ManifestSHA256: sum}
+	res := ExportResult{Manifest: m, ManifestKey: p + ManifestName, ManifestSHA256: sum,
+		URL: store.URL(p), ManifestURL: store.URL(p + ManifestName)}
+	res.AbortedUploads, res.CleanupProblems = clean.result()
 	res.Tables, res.Rows, res.Files, res.Bytes = m.Totals()
 	res.Files++
 	res.Bytes += n
@@ -152,6 +173,7 @@ type exporter struct {
 	opts      ExportOptions
 	chunkRows int64
 	parallel  int
+	clean     *uploadCleaner
 
 	mu       sync.Mutex
 	results  []*TableResult // by source position
@@ -385,11 +407,16 @@ func (e *exporter) writePart(ctx context.Context, j *chunkJob, key string, cols 
 		err error
 	}
 	uploaded := make(chan putResult, 1)
+	// An earlier attempt may have left this key's upload open (it died while the part
+	// streamed): abort it before writing the part again.
+	e.clean.begin(ctx, e.p+key)
 	go func() {
 		sum, n, err := e.store.Put(ctx, e.p+key, pr, -1, parquetContentType)
 		if err != nil {
 			// Unblocks the writer when the upload fails half way.
 			pr.CloseWithError(err)
+		} else {
+			e.clean.end(e.p + key)
 		}
 		uploaded <- putResult{sum, n, err}
 	}()

@@ -70,8 +70,10 @@ var ObjectDDLFiles = []string{"views.sql", "routines.sql", "triggers.sql", "even
 
 // Manifest describes a complete archive.
 type Manifest struct {
-	Format    string            `json:"format"`
-	CreatedAt time.Time         `json:"created_at"`
+	Format string `json:"format"`
+	// CreatedAt is when the export started, at a fixed width (see Timestamp) so that the
+	// manifest's size and SHA-256 depend on nothing but what the archive holds.
+	CreatedAt Timestamp         `json:"created_at"`
 	Source    engine.SourceInfo `json:"source"`
 	Object    string            `json:"object"`
 	// TextEncoding is the character encoding of every text value: "utf-8".
@@ -80,6 +82,45 @@ type Manifest struct {
 	// Files are the object-level DDL files (schema/views.sql ...).
 	Files []File `json:"files"`
 }
+
+// TimestampLayout is how a Timestamp is written: RFC 3339 in UTC with all nine digits of
+// the fraction, e.g. "2024-05-01T12:00:00.120000000Z". Any RFC 3339 parser reads it.
+const TimestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Timestamp is a time that JSON-encodes at a fixed width (TimestampLayout, always UTC).
+// time.Time's own encoding drops the fraction's trailing zeros, so a manifest holding one
+// would change size, and with it the archive's byte total, from one export to the next
+// (one instant in ten ends in a zero). It decodes any RFC 3339 time, so manifests written
+// before it still read.
+type Timestamp struct{ time.Time }
+
+// NewTimestamp is t as a Timestamp, in UTC and without its monotonic clock reading.
+func NewTimestamp(t time.Time) Timestamp { return Timestamp{t.UTC()} }
+
+// MarshalText writes t in TimestampLayout; years outside 0000-9999 are refused, as
+// time.Time refuses them.
+func (t Timestamp) MarshalText() ([]byte, error) {
+	u := t.UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("timestamp %v: year outside [0,9999]", u)
+	}
+	return u.AppendFormat(nil, TimestampLayout), nil
+}
+
+// MarshalJSON is MarshalText quoted.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	b, err := t.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte{'"'}, b...), '"'), nil
+}
+
+// UnmarshalText reads any RFC 3339 time.
+func (t *Timestamp) UnmarshalText(b []byte) error { return t.Time.UnmarshalText(b) }
+
+// UnmarshalJSON reads any RFC 3339 time as a JSON string.
+func (t *Timestamp) UnmarshalJSON(b []byte) error { return t.Time.UnmarshalJSON(b) }
 
 // TableResult is one table of the manifest; ExportOptions.Done carries these between
 // attempts.

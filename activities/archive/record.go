@@ -19,6 +19,11 @@ func PutRecord(ctx context.Context, store *Store, path string, recordJSON, recor
 		return "", "", err
 	}
 	jsonKey, mdKey = p+RecordJSONName, p+RecordMarkdownName
+	// A retirement that ends before its archive (cancelled, objected) still leaves its
+	// record, perhaps in a store nothing was ever written to.
+	if err := store.EnsureBucket(ctx); err != nil {
+		return "", "", err
+	}
 	if _, _, err := store.Put(ctx, jsonKey, bytes.NewReader(recordJSON), int64(len(recordJSON)), "application/json"); err != nil {
 		return "", "", err
 	}

@@ -86,6 +86,22 @@ func (s *Store) Bucket() string { return s.bucket }
 // FullKey is the key as the bucket sees it, prefix included (for records and humans).
 func (s *Store) FullKey(key string) string { return s.prefix + key }
 
+// URL is where key lies, as any S3 client takes it: s3://<bucket>/<prefix><key>. A plain
+// GET of that bucket and key finds the object; for a folder (a key ending in "/"), the
+// objects under it. Records, notices and the CLI print this, never a key relative to the
+// store's prefix, which no one outside retire could follow.
+func (s *Store) URL(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
+
+// ParseURL splits an s3://<bucket>/<key> URL, as URL writes it, into its bucket and key.
+func ParseURL(u string) (bucket, key string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	bucket, key, _ = strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", fmt.Errorf("not an s3://<bucket>/<key> URL: %q", u)
+	}
+	return bucket, key, nil
+}
+
 // EnsureBucket creates the bucket if it does not exist.
 func (s *Store) EnsureBucket(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)

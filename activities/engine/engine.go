@@ -41,6 +41,16 @@ type Adapter interface {
 	VerifyGone(ctx context.Context, object string, snap AccessSnapshot) (GoneReport, error)
 	// Source opens the object for export by the archive.
 	Source(ctx context.Context, object string, snap AccessSnapshot) (Source, error)
+	// CheckPrivileges reports, without changing anything, what the connection's own account
+	// lacks for the phases of a retirement of object under strategy (sampling, inventory, the
+	// cut and its restore, the archive, the drop), as the server resolves the account's
+	// grants and roles for a new session. The plan refuses a retirement that would fail
+	// weeks later, after access was cut (see PrivilegeReport.Err).
+	CheckPrivileges(ctx context.Context, object string, strategy Strategy) (PrivilegeReport, error)
+	// ServerID is the server's own identity, the same through every connection profile that
+	// reaches it (see FormatServerID): two retirements of one object through two profiles
+	// are told apart from two objects by it.
+	ServerID(ctx context.Context) (string, error)
 }
 
 // Strategy is how access is cut during the observation window.
@@ -199,6 +209,10 @@ type GoneReport struct {
 	Gone       bool     `json:"gone"`
 	Remaining  []string `json:"remaining,omitempty"`
 	BytesFreed int64    `json:"bytes_freed"`
+	// BytesFreedMethod says how BytesFreed was counted and when, e.g. "file sizes of 4
+	// InnoDB tablespaces (information_schema.INNODB_SYS_TABLESPACES.FILE_SIZE), measured
+	// when the archive was written, with access cut": the record shows it.
+	BytesFreedMethod string `json:"bytes_freed_method,omitempty"`
 }
 
 // Source is an open object being exported. Close releases its connections.

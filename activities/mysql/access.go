@@ -288,11 +288,9 @@ func (a *Adapter) move(ctx context.Context, pool *sql.DB, tables []string, from,
 	if len(pairs) == 0 {
 		return 0, nil
 	}
-	cctx, cancel := a.timeout(ctx)
-	conn, err := pool.Conn(cctx)
-	cancel()
+	conn, err := a.conn(ctx, pool)
 	if err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
+		return 0, err
 	}
 	defer conn.Close()
 	// Without this the rename could wait a year for a metadata lock (the MySQL default),

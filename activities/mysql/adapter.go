@@ -150,7 +150,7 @@ func (a *Adapter) exec(ctx context.Context, q querier, query string, args ...any
 	ctx, cancel := a.timeout(ctx)
 	defer cancel()
 	_, err := q.ExecContext(ctx, query, args...)
-	return err
+	return classify(err)
 }
 
 // each runs a query under its own deadline and calls fn for every row.
@@ -159,7 +159,7 @@ func (a *Adapter) each(ctx context.Context, q querier, query string, args []any,
 	defer cancel()
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -167,7 +167,7 @@ func (a *Adapter) each(ctx context.Context, q querier, query string, args []any,
 			return err
 		}
 	}
-	return rows.Err()
+	return classify(rows.Err())
 }
 
 // strings1 returns the first column of every row.
@@ -187,7 +187,7 @@ func (a *Adapter) strings1(ctx context.Context, q querier, query string, args ..
 func (a *Adapter) row(ctx context.Context, q querier, query string, args []any, dest ...any) error {
 	ctx, cancel := a.timeout(ctx)
 	defer cancel()
-	return q.QueryRowContext(ctx, query, args...).Scan(dest...)
+	return classify(q.QueryRowContext(ctx, query, args...).Scan(dest...))
 }
 
 // firstRow returns every column of the first row, whatever their number: SHOW CREATE

@@ -21,11 +21,9 @@ func (a *Adapter) Drop(ctx context.Context, db string, snap engine.AccessSnapsho
 		return err
 	}
 	defer pool.Close()
-	cctx, cancel := a.timeout(ctx)
-	conn, err := pool.Conn(cctx)
-	cancel()
+	conn, err := a.conn(ctx, pool)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer conn.Close()
 	// A session still using a table would otherwise keep the drop waiting on its metadata

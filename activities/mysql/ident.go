@@ -20,6 +20,11 @@ var systemSchemas = map[string]bool{
 	"mysql": true, "sys": true, "information_schema": true, "performance_schema": true,
 }
 
+// IsSystemSchema says whether name is one of the server's own schemas (mysql, sys,
+// information_schema, performance_schema; any case), which can never be retired. It needs
+// no connection, so the CLI refuses them before anything is started.
+func IsSystemSchema(name string) bool { return systemSchemas[strings.ToLower(name)] }
+
 // quarantinePrefix names the schema that strategy rename moves tables into.
 const quarantinePrefix = "_retire_q_"
 
@@ -36,7 +41,7 @@ func ValidIdentifier(name string) error {
 		return fmt.Errorf("database name %q is not a plain identifier (letters, digits, _ and $ only): %w", name, engine.ErrRefused)
 	case allDigits.MatchString(name):
 		return fmt.Errorf("database name %q is all digits, which MySQL reads as a number: %w", name, engine.ErrRefused)
-	case systemSchemas[strings.ToLower(name)]:
+	case IsSystemSchema(name):
 		return fmt.Errorf("%q is a system schema and can never be retired: %w", name, engine.ErrRefused)
 	}
 	return nil

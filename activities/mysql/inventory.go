@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -49,11 +50,9 @@ func (a *Adapter) Inventory(ctx context.Context, db string) (engine.Inventory, e
 	}
 	defer pool.Close()
 	// One connection, so that the session setting below applies to every query.
-	cctx, cancel := a.timeout(ctx)
-	conn, err := pool.Conn(cctx)
-	cancel()
+	conn, err := a.conn(ctx, pool)
 	if err != nil {
-		return engine.Inventory{}, fmt.Errorf("connect: %w", err)
+		return engine.Inventory{}, err
 	}
 	defer conn.Close()
 
@@ -102,13 +101,22 @@ func (a *Adapter) fillObjects(ctx context.Context, q querier, db string, inv *en
 		if err != nil {
 			return err
 		}
-		inv.Tables = append(inv.Tables, engine.Table{Name: t.name, Engine: t.engine, Rows: n, Bytes: t.bytes})
+		inv.Tables = append(inv.Tables, engine.Table{Name: t.name, Engine: t.engine, Rows: n})
 		inv.TotalRows += n
-		inv.TotalBytes += t.bytes
 		if t.kind == "SYSTEM VERSIONED" {
 			inv.Warnings = append(inv.Warnings, fmt.Sprintf("table %s is system-versioned: only its current rows are exported, not its history", t.name))
 		}
 	}
+	// Sizes after the counts: counting opened every table, so MariaDB knows its tablespace.
+	fp, err := a.footprint(ctx, q, map[string][]tableRow{db: tables})
+	if err != nil {
+		return err
+	}
+	for i := range inv.Tables {
+		inv.Tables[i].Bytes = fp.bytes[tableKey{db, inv.Tables[i].Name}]
+	}
+	inv.TotalBytes = fp.total
+	inv.Extra = append(inv.Extra, engine.KeyValue{Key: "bytes counted", Value: fp.method()})
 	if inv.Views, err = a.names(ctx, q, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'VIEW' AND "+nameIs("TABLE_SCHEMA"), db); err != nil {
 		return fmt.Errorf("list views of %q: %w", db, err)
 	}
@@ -124,7 +132,8 @@ func (a *Adapter) fillObjects(ctx context.Context, q querier, db string, inv *en
 	return nil
 }
 
-// tableRow is a base table as information_schema describes it.
+// tableRow is a base table as information_schema describes it. bytes is DATA_LENGTH +
+// INDEX_LENGTH: statistics for InnoDB, the file lengths for MyISAM and Aria.
 type tableRow struct {
 	name, engine, kind string
 	bytes              int64
@@ -419,4 +428,255 @@ func sortAccounts(as []engine.Account) {
 	slices.SortFunc(as, func(x, y engine.Account) int {
 		return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Host, y.Host))
 	})
+}
+
+// What a drop frees. In information_schema.TABLES, DATA_LENGTH and INDEX_LENGTH of an
+// InnoDB table are statistics: estimated from sampled pages and refreshed in the
+// background only after a tenth of the rows changed, so right after a load they can be a
+// fraction of what the files hold. DROP DATABASE frees files: the size of a file-per-table
+// tablespace is exact, and the server reports it. Tables without a tablespace of their own
+// (InnoDB in the system tablespace, MyISAM, Aria, ...) are counted from TABLES, and the
+// count says so.
+
+// tableKey names a table of a schema.
+type tableKey struct{ schema, table string }
+
+// footprint is what tables occupy on disk, and how that was counted.
+type footprint struct {
+	bytes map[tableKey]int64
+	total int64
+	// spaces is how many InnoDB tablespaces' file sizes were read, from spacesFrom.
+	spaces     int
+	spacesFrom string
+	// estimated counts by engine the tables counted from information_schema.TABLES;
+	// shared is how many of them are InnoDB tables without a tablespace of their own.
+	estimated map[string]int
+	shared    int
+	// unreadable says why no tablespace file sizes could be read (PROCESS not granted...).
+	unreadable string
+}
+
+// method says how the footprint was counted, for the plan and the record, e.g. "file sizes
+// of 4 InnoDB tablespaces (information_schema.INNODB_SYS_TABLESPACES)".
+func (f footprint) method() string {
+	var parts []string
+	if f.spaces > 0 {
+		parts = append(parts, fmt.Sprintf("file sizes of %s (%s.FILE_SIZE)", plural(f.spaces, "InnoDB tablespace"), f.spacesFrom))
+	}
+	n := 0
+	var engines []string
+	for e, k := range f.estimated {
+		n += k
+		engines = append(engines, fmt.Sprintf("%s %d", e, k))
+	}
+	slices.Sort(engines)
+	if n > 0 {
+		est := fmt.Sprintf("estimate for %s (%s) from information_schema.TABLES (DATA_LENGTH + INDEX_LENGTH)", plural(n, "table"), strings.Join(engines, ", "))
+		if f.shared > 0 {
+			est += fmt.Sprintf(", %s in a shared InnoDB tablespace, which stays as large as it is (the drop frees space inside it)", plural(f.shared, "InnoDB table"))
+		}
+		if f.unreadable != "" {
+			est += "; tablespace file sizes could not be read: " + f.unreadable
+		}
+		parts = append(parts, est)
+	}
+	if len(parts) == 0 {
+		return "no tables"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// Footprint measures what dropping db frees on disk (and its quarantine schema's tables,
+// under strategy rename), and says how it was counted. The Archive activity calls it after
+// the export: access is cut by then, so nothing grows or shrinks before the drop.
+func (a *Adapter) Footprint(ctx context.Context, db string, snap engine.AccessSnapshot) (int64, string, error) {
+	schemas, err := schemasOf(db, snap)
+	if err != nil {
+		return 0, "", err
+	}
+	pool, err := a.open()
+	if err != nil {
+		return 0, "", err
+	}
+	defer pool.Close()
+	tables := map[string][]tableRow{}
+	for _, s := range schemas {
+		if tables[s], err = a.baseTables(ctx, pool, s); err != nil {
+			return 0, "", err
+		}
+	}
+	fp, err := a.footprint(ctx, pool, tables)
+	if err != nil {
+		return 0, "", err
+	}
+	return fp.total, fp.method(), nil
+}
+
+// footprint sizes the tables of each schema: the file sizes of their InnoDB tablespaces
+// (all partitions of a partitioned table), else TABLES' DATA_LENGTH + INDEX_LENGTH. Only a
+// failure to reach the server is an error; tablespaces it will not list (no PROCESS
+// privilege) leave every table an estimate, and the method says why.
+func (a *Adapter) footprint(ctx context.Context, q querier, tables map[string][]tableRow) (footprint, error) {
+	si, err := a.serverInfo(ctx, q)
+	if err != nil {
+		return footprint{}, err
+	}
+	from, query := tablespaceQuery(si)
+	fp := footprint{bytes: map[tableKey]int64{}, spacesFrom: from, estimated: map[string]int{}}
+	for _, schema := range slices.Sorted(maps.Keys(tables)) {
+		ts := tables[schema]
+		spaces, err := a.tablespaces(ctx, q, query, schema)
+		if err == nil && a.isMariaDB() {
+			// MariaDB lists only the tablespaces it opened since it started: open the InnoDB
+			// tables it does not list (reading one row), then ask again.
+			opened := false
+			for _, t := range ts {
+				if strings.EqualFold(t.engine, "InnoDB") && spaces[a.spaceName(ctx, q, schema, t.name)].files == 0 {
+					_ = a.each(ctx, q, "SELECT 1 FROM "+quoteIdent(schema)+"."+quoteIdent(t.name)+" LIMIT 1", nil, func(*sql.Rows) error { return nil })
+					opened = true
+				}
+			}
+			if opened {
+				spaces, err = a.tablespaces(ctx, q, query, schema)
+			}
+		}
+		listed := err == nil
+		if !listed {
+			if ctx.Err() != nil {
+				return footprint{}, err
+			}
+			fp.unreadable = fmt.Sprintf("%s: %v", from, err)
+		}
+		for _, t := range ts {
+			sp := spaces[a.spaceName(ctx, q, schema, t.name)]
+			n := sp.bytes
+			if sp.files == 0 {
+				n = t.bytes
+				fp.estimated[cmp.Or(t.engine, "no engine")]++
+				if listed && strings.EqualFold(t.engine, "InnoDB") {
+					fp.shared++
+				}
+			}
+			fp.spaces += sp.files
+			fp.bytes[tableKey{schema, t.name}] = n
+			fp.total += n
+		}
+	}
+	return fp, nil
+}
+
+// tablespaceQuery lists the file-per-table tablespaces whose names match a LIKE pattern
+// (ESCAPE '!') with their file sizes. MySQL 8 renamed the table and added SPACE_TYPE (a
+// general tablespace, shared by tables of any schema, is not freed by a drop); MariaDB
+// 10.6+ has no shared tablespaces besides the system one, which no schema/table name
+// matches.
+func tablespaceQuery(si serverInfo) (from, query string) {
+	if si.engine == "mysql" && majorVersion(si.version) >= 8 {
+		from = "information_schema.INNODB_TABLESPACES"
+		return from, "SELECT NAME, FILE_SIZE FROM " + from + " WHERE SPACE_TYPE = 'Single' AND NAME LIKE ? ESCAPE '!'"
+	}
+	from = "information_schema.INNODB_SYS_TABLESPACES"
+	return from, "SELECT NAME, FILE_SIZE FROM " + from + " WHERE NAME LIKE ? ESCAPE '!'"
+}
+
+// majorVersion is the leading number of a version string ("8.0.36-log": 8), 0 if none.
+func majorVersion(v string) int {
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// space is the tablespaces of one table: its own, or one per partition.
+type space struct {
+	bytes int64
+	files int
+}
+
+// tablespaces returns the file sizes of schema's tablespaces by table, keyed by
+// "<schema>/<table>" in the server's file-name encoding (see spaceName). A partition's
+// tablespace is "<schema>/<table>#P#<partition>" (MySQL 8: #p#), and a # in a table name
+// is encoded, so the first # ends the table's part of the name.
+func (a *Adapter) tablespaces(ctx context.Context, q querier, query, schema string) (map[string]space, error) {
+	enc, ok := fileNameASCII(schema)
+	if !ok {
+		return nil, fmt.Errorf("schema name %q is not plain ASCII", schema) // ValidIdentifier stops this earlier
+	}
+	out := map[string]space{}
+	err := a.each(ctx, q, query, []any{likeEscape(enc) + "/%"}, func(r *sql.Rows) error {
+		var name string
+		var size int64
+		if err := r.Scan(&name, &size); err != nil {
+			return err
+		}
+		// NAME compares case-insensitively; the files are named exactly. A size of 0 is a
+		// file the server has not looked at: not a measurement.
+		if !strings.HasPrefix(name, enc+"/") || size <= 0 {
+			return nil
+		}
+		table, _, _ := strings.Cut(name, "#")
+		sp := out[table]
+		sp.bytes += size
+		sp.files++
+		out[table] = sp
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// spaceName is "<schema>/<table>" in the server's file-name encoding, "" if it cannot be
+// told. Names in plain ASCII are encoded here; for others the server is asked (its
+// "filename" character set has a table of its own for letters beyond ASCII).
+func (a *Adapter) spaceName(ctx context.Context, q querier, schema, table string) string {
+	s, ok := fileNameASCII(schema)
+	if !ok {
+		return ""
+	}
+	t, ok := fileNameASCII(table)
+	if !ok {
+		var b []byte
+		if err := a.row(ctx, q, "SELECT CAST(CONVERT(? USING filename) AS BINARY)", []any{table}, &b); err != nil || len(b) == 0 {
+			return ""
+		}
+		t = string(b)
+	}
+	return s + "/" + t
+}
+
+// fileNameASCII encodes a name as the server names its files: letters, digits and _ as
+// they are, any other ASCII character as @ and four hex digits ("a-b" is "a@002db"). ok is
+// false when the name holds anything beyond ASCII.
+func fileNameASCII(name string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 0x80:
+			return "", false
+		case c >= '0' && c <= '9', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "@%04x", c)
+		}
+	}
+	return b.String(), true
+}
+
+// likeEscape escapes a LIKE pattern's wildcards for ESCAPE '!'.
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }

@@ -66,7 +66,7 @@ func (a *Adapter) RunScript(ctx context.Context, db, script string) error {
 	defer pool.Close()
 	conn, err := pool.Conn(ctx)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	defer conn.Close()
 	if err := a.exec(ctx, conn, "SET SESSION foreign_key_checks = 0"); err != nil {
@@ -94,7 +94,7 @@ func (a *Adapter) LoadTable(ctx context.Context, db, table string, cols []engine
 	defer pool.Close()
 	conn, err := pool.Conn(ctx)
 	if err != nil {
-		return 0, err
+		return 0, classify(err)
 	}
 	defer conn.Close()
 	for _, s := range restoreSession {
@@ -135,7 +135,7 @@ func (a *Adapter) LoadTable(ctx context.Context, db, table string, cols []engine
 	// A load runs as long as the table is big: only the caller's context bounds it.
 	res, err := conn.ExecContext(ctx, stmt)
 	if err != nil {
-		return 0, fmt.Errorf("load %s.%s: %w", db, table, err)
+		return 0, fmt.Errorf("load %s.%s: %w", db, table, classify(err))
 	}
 	// With LOCAL the server turns errors into warnings (it cannot stop the client's file
 	// mid-way), so any warning means a value did not go in as it was archived.
@@ -170,7 +170,7 @@ func (a *Adapter) Checksums(ctx context.Context, db string, tables []string) (ma
 		var sum sql.NullString
 		// A checksum reads the whole table: only the caller's context bounds it.
 		if err := pool.QueryRowContext(ctx, "CHECKSUM TABLE "+quoteIdent(db)+"."+quoteIdent(t)+" EXTENDED").Scan(&name, &sum); err != nil {
-			return nil, fmt.Errorf("checksum %s.%s: %w", db, t, err)
+			return nil, fmt.Errorf("checksum %s.%s: %w", db, t, classify(err))
 		}
 		out[t] = sum.String
 	}

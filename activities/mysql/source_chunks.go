@@ -204,7 +204,7 @@ func (s *source) sampledBounds(ctx context.Context, table string, key []colInfo,
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sample the key of %s: %w", table, err)
+			return nil, fmt.Errorf("sample the key of %s: %w", table, classify(err))
 		}
 		bound := make([]string, len(key))
 		for i, v := range vals {

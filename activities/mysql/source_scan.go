@@ -186,13 +186,13 @@ func (s *source) startScan(ctx context.Context, query string) (sqldriver.Conn, s
 	conn, err := connector.Connect(cctx)
 	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect: %w", err)
+		return nil, nil, fmt.Errorf("connect: %w", classify(err))
 	}
 	exec := func(stmt string) error {
 		cctx, cancel := s.a.timeout(ctx)
 		defer cancel()
 		_, err := conn.(sqldriver.ExecerContext).ExecContext(cctx, stmt, nil)
-		return err
+		return classify(err)
 	}
 	for _, stmt := range scanSession {
 		if err := exec(stmt); err != nil {
@@ -208,7 +208,7 @@ func (s *source) startScan(ctx context.Context, query string) (sqldriver.Conn, s
 	rows, err := conn.(sqldriver.QueryerContext).QueryContext(ctx, query, nil)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, classify(err)
 	}
 	return conn, rows, nil
 }

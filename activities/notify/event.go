@@ -66,8 +66,11 @@ type Event struct {
 	Clients []string `json:"clients,omitempty"`
 
 	// Dropped: the archive as `retire restore` / `retire verify` take it
-	// (<connection>/<object>/<run id>/), and the bytes the drop freed.
+	// (<connection>/<object>/<run id>/), where it lies (ArchiveURL,
+	// s3://<bucket>/<store prefix>/<path>/, what the notice prints), and the bytes the
+	// drop freed.
 	ArchivePath string `json:"archive_path,omitempty"`
+	ArchiveURL  string `json:"archive_url,omitempty"`
 	BytesFreed  int64  `json:"bytes_freed,omitempty"`
 
 	// Aborted: what ended it ("objection by bob: finance still reads it", "cancelled",
@@ -79,6 +82,15 @@ type Event struct {
 
 	// UILink overrides the link built from the UI base URL.
 	UILink string `json:"ui_link,omitempty"`
+}
+
+// archiveAt is where the archive lies, as any S3 client finds it; the path in the store
+// profile when the event does not say (`retire restore` takes the path).
+func (e Event) archiveAt() string {
+	if e.ArchiveURL != "" {
+		return e.ArchiveURL
+	}
+	return e.ArchivePath
 }
 
 // Key is the idempotency key of the event.
@@ -221,13 +233,13 @@ func Render(e Event, ui string) (Message, error) {
 			return e.cmd("object", "--as", arg(o), "--reason", `"<why it is still needed>"`)
 		}))
 	case Dropped:
-		subject = fmt.Sprintf("[retire] %s: dropped, archived at %s", target, e.ArchivePath)
+		subject = fmt.Sprintf("[retire] %s: dropped, archived at %s", target, e.archiveAt())
 		line("Database %s on %s has been dropped (%s, requested by %s%s).", e.Object, e.Connection, e.Reason, e.Requester, e.ticket())
 		if len(e.Signed) > 0 {
 			line("Signed off by: %s.", strings.Join(e.Signed, ", "))
 		}
 		line("")
-		line("Archive (verified before the drop): %s", e.ArchivePath)
+		line("Archive (verified before the drop): %s", e.archiveAt())
 		line("Space freed: %s (%d bytes)", humanBytes(e.BytesFreed), e.BytesFreed)
 		line("")
 		line("The archive is Parquet and stays queryable where it lies. To bring the database back:")
@@ -244,7 +256,7 @@ func Render(e Event, ui string) (Message, error) {
 			line("The retirement of database %s on %s failed after the drop had begun: some or all of its data may be gone.", e.Object, e.Connection)
 			line("Why: %s", outcome)
 			line("")
-			line("The archive was verified before the drop: %s", e.ArchivePath)
+			line("The archive was verified before the drop: %s", e.archiveAt())
 			line("A DBA checks what is left; to bring the database back from the archive:")
 			cmds([]string{"retire restore " + arg(e.ArchivePath) + " --connection " + arg(e.Connection) + " --into " + arg(e.Object+"_restored"), e.cmd("status")})
 			break

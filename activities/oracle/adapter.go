@@ -128,7 +128,8 @@ func (a *Adapter) open(ctx context.Context) (conn, error) {
 func (a *Adapter) openWith(ctx context.Context, opts connOptions) (conn, error) {
 	ctx, cancel := a.timeout(ctx)
 	defer cancel()
-	return a.dial(ctx, opts)
+	c, err := a.dial(ctx, opts)
+	return c, classify(err)
 }
 
 // timeout gives one statement its own deadline, whatever the caller's context carries.
@@ -139,14 +140,14 @@ func (a *Adapter) timeout(ctx context.Context) (context.Context, context.CancelF
 func (a *Adapter) exec(ctx context.Context, c conn, query string, args ...any) error {
 	ctx, cancel := a.timeout(ctx)
 	defer cancel()
-	return c.Exec(ctx, query, args...)
+	return classify(c.Exec(ctx, query, args...))
 }
 
 // each runs a query under its own deadline and calls fn for every row.
 func (a *Adapter) each(ctx context.Context, c conn, query string, args []any, fn func(row []any) error) error {
 	ctx, cancel := a.timeout(ctx)
 	defer cancel()
-	return c.Query(ctx, query, args, fn)
+	return classify(c.Query(ctx, query, args, fn))
 }
 
 // strings1 returns the first column of every row as text.

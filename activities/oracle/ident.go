@@ -30,6 +30,15 @@ var systemUsers = map[string]bool{
 	"APEX_PUBLIC_USER": true, "PUBLIC": true, "DGPDB_INT": true, "OPS$ORACLE": true,
 }
 
+// IsSystemUser says whether name (any case) is an Oracle-maintained user that can never be
+// retired: one systemUsers names, or an APEX_ or FLOWS_ user. It needs no connection, so the
+// CLI refuses them before anything is started; the dictionary's oracle_maintained flag is
+// checked on top of it where a connection is at hand.
+func IsSystemUser(name string) bool {
+	n := strings.ToUpper(name)
+	return systemUsers[n] || strings.HasPrefix(n, "APEX_") || strings.HasPrefix(n, "FLOWS_")
+}
+
 // systemPDBs are the root and the seed: closing or dropping them breaks the CDB.
 var systemPDBs = map[string]bool{"PDB$SEED": true, "CDB$ROOT": true}
 
@@ -75,7 +84,7 @@ func parseTarget(object string) (target, error) {
 	if t.isPDB && systemPDBs[t.name] {
 		return target{}, fmt.Errorf("%s is the CDB root or seed and can never be retired: %w", t.name, engine.ErrRefused)
 	}
-	if !t.isPDB && (systemUsers[t.name] || strings.HasPrefix(t.name, "APEX_") || strings.HasPrefix(t.name, "FLOWS_")) {
+	if !t.isPDB && IsSystemUser(t.name) {
 		return target{}, fmt.Errorf("%s is an Oracle-maintained user and can never be retired: %w", t.name, engine.ErrRefused)
 	}
 	return t, nil

@@ -319,7 +319,7 @@ func (a *Adapter) DropTarget(ctx context.Context, object string) error {
 	defer cancel()
 	err = c.Exec(dctx, "DROP USER "+q(t.name)+" CASCADE")
 	if err != nil && !isCode(err, oraNoUser) {
-		return fmt.Errorf("drop scratch user %s: %w", t.name, err)
+		return fmt.Errorf("drop scratch user %s: %w", t.name, classify(err))
 	}
 	return nil
 }

@@ -325,7 +325,7 @@ func (a *Adapter) applyDDL(ctx context.Context, c conn, owner, ddl string) error
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("replay DDL in %s: %w\n%s", owner, err, firstLine(stmt))
+			return fmt.Errorf("replay DDL in %s: %w\n%s", owner, classify(err), firstLine(stmt))
 		}
 	}
 	if invalid {

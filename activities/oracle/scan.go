@@ -55,7 +55,7 @@ func (s *source) Scan(ctx context.Context, table string) (engine.Rows, error) {
 	if err != nil {
 		c.Close()
 		cancel()
-		return nil, fmt.Errorf("scan %s.%s: %w", ref.owner, ref.name, err)
+		return nil, fmt.Errorf("scan %s.%s: %w", ref.owner, ref.name, classify(err))
 	}
 	return newTableRows(cols, fix, c, cur, cancel), nil
 }

@@ -134,7 +134,11 @@ func TestWatchLooksUntilTheEndAndKeepsNoSessionOpen(t *testing.T) {
 	acc := engine.NewSampler(nil)
 	looks := 0
 	acc.OnLook = func(n int) { looks = n }
-	require.NoError(t, a.Watch(bg(), "SCOTT", time.Now().Add(80*time.Millisecond), acc))
+	// The window is 50 intervals long, so that a busy machine (a stalled goroutine) still
+	// leaves time for the three looks asked for.
+	until := time.Now().Add(500 * time.Millisecond)
+	require.NoError(t, a.Watch(bg(), "SCOTT", until, acc))
+	require.False(t, time.Now().Before(until), "Watch looks until the end")
 	require.GreaterOrEqual(t, looks, 3)
 	require.Len(t, acc.Result(), 2)
 	require.Equal(t, 1, len(w.f.dials), "close looks share one session")
