@@ -11,6 +11,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -47,6 +48,34 @@ type fakeTemporal struct {
 
 	listed *workflowservice.ListWorkflowExecutionsRequest
 	list   *workflowservice.ListWorkflowExecutionsResponse
+
+	// runs, when set, are the runs of the workflow by run id, and latest is the one an empty
+	// run id names; desc, status, result and their errors are then not used.
+	runs      map[string]*fakeRunData
+	latest    string
+	described []string // the run ids asked for, "" for the latest
+}
+
+// fakeRunData is one run of a workflow with several.
+type fakeRunData struct {
+	desc      *workflowservice.DescribeWorkflowExecutionResponse
+	status    *workflows.Status
+	queryErr  error
+	result    *workflows.Record
+	resultErr error
+}
+
+func (f *fakeTemporal) run(runID string) *fakeRunData {
+	if f.runs == nil {
+		return &fakeRunData{desc: f.desc, status: f.status, queryErr: f.queryErr, result: f.result, resultErr: f.resultErr}
+	}
+	if runID == "" {
+		runID = f.latest
+	}
+	if r, ok := f.runs[runID]; ok {
+		return r
+	}
+	return &fakeRunData{}
 }
 
 func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
@@ -54,25 +83,33 @@ func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, o client.StartWorkflow
 	if f.startErr != nil {
 		return nil, f.startErr
 	}
-	return fakeRun{f}, nil
+	return fakeRun{f, "run-1"}, nil
 }
 
-func (f *fakeTemporal) GetWorkflow(context.Context, string, string) client.WorkflowRun {
-	return fakeRun{f}
+func (f *fakeTemporal) GetWorkflow(_ context.Context, _, runID string) client.WorkflowRun {
+	return fakeRun{f, runID}
 }
 
-func (f *fakeTemporal) QueryWorkflow(_ context.Context, _, _, query string, _ ...any) (converter.EncodedValue, error) {
+func (f *fakeTemporal) QueryWorkflow(_ context.Context, _, runID, query string, _ ...any) (converter.EncodedValue, error) {
 	if query != workflows.QueryStatus {
 		return nil, errors.New("unexpected query " + query)
 	}
-	if f.queryErr != nil {
-		return nil, f.queryErr
+	r := f.run(runID)
+	if r.queryErr != nil {
+		return nil, r.queryErr
 	}
-	return jsonValue{f.status}, nil
+	return jsonValue{r.status}, nil
 }
 
-func (f *fakeTemporal) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
-	return f.desc, f.descErr
+func (f *fakeTemporal) DescribeWorkflowExecution(_ context.Context, _, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	f.described = append(f.described, runID)
+	if f.runs == nil {
+		return f.desc, f.descErr
+	}
+	if d := f.run(runID).desc; d != nil {
+		return d, nil
+	}
+	return nil, serviceerror.NewNotFound("workflow run " + runID + " not found")
 }
 
 func (f *fakeTemporal) UpdateWorkflow(_ context.Context, o client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
@@ -92,16 +129,20 @@ func (f *fakeTemporal) ListWorkflow(_ context.Context, r *workflowservice.ListWo
 
 func (f *fakeTemporal) Close() {}
 
-type fakeRun struct{ f *fakeTemporal }
+type fakeRun struct {
+	f     *fakeTemporal
+	runID string
+}
 
 func (r fakeRun) GetID() string                  { return "retire:local:shop" }
 func (r fakeRun) GetRunID() string               { return "run-1" }
 func (r fakeRun) GetFirstExecutionRunID() string { return "run-1" }
 func (r fakeRun) Get(_ context.Context, v any) error {
-	if r.f.resultErr != nil {
-		return r.f.resultErr
+	d := r.f.run(r.runID)
+	if d.resultErr != nil {
+		return d.resultErr
 	}
-	return jsonValue{r.f.result}.Get(v)
+	return jsonValue{d.result}.Get(v)
 }
 func (r fakeRun) GetWithOptions(ctx context.Context, v any, _ client.WorkflowRunGetOptions) error {
 	return r.Get(ctx, v)
@@ -178,6 +219,15 @@ func description(t *testing.T, status enumspb.WorkflowExecutionStatus, phase wor
 		},
 		PendingActivities: pending,
 	}
+}
+
+// runDescription is description for run runID of a workflow with several runs, started at start.
+func runDescription(t *testing.T, runID string, start time.Time, status enumspb.WorkflowExecutionStatus, phase workflows.Phase) *workflowservice.DescribeWorkflowExecutionResponse {
+	t.Helper()
+	d := description(t, status, phase)
+	d.WorkflowExecutionInfo.Execution.RunId = runID
+	d.WorkflowExecutionInfo.StartTime = timestamppb.New(start)
+	return d
 }
 
 // sdkError is what the SDK hands back for a failure the server stored: the error a worker

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -24,9 +27,49 @@ type storeFlags struct {
 	store  string
 }
 
+const defaultConfig = "/etc/retire/config.yaml"
+
+// add gives an in-process command its --config and --store flags, and words its errors for
+// where it runs (see inProcessError).
 func (f *storeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.config, "config", envOr("RETIRE_CONFIG", "/etc/retire/config.yaml"), "worker config file with the connection and store profiles (env RETIRE_CONFIG)")
+	cmd.Flags().StringVar(&f.config, "config", envOr("RETIRE_CONFIG", defaultConfig), "worker config file with the connection and store profiles (env RETIRE_CONFIG)")
 	cmd.Flags().StringVar(&f.store, "store", "", "store profile (default: the config's default_store)")
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			return f.inProcessError(cmd, run(cmd, args))
+		}
+	}
+}
+
+var (
+	// temporalDecoration is what temporal.ApplicationError.Error adds to a message; the
+	// config and adapter code shared with the worker returns such errors.
+	temporalDecoration = regexp.MustCompile(` \(type: [^()]*, retryable: (?:true|false)\)`)
+	notSetOnWorker     = regexp.MustCompile(`environment variable (\S+) is not set on the worker`)
+)
+
+// inProcessError rewords an error of an in-process command. The config and adapter code is
+// the worker's, so its messages say "on the worker" and carry Temporal's "(type: Refused,
+// retryable: false)"; here the command runs in this process, on this machine.
+func (f *storeFlags) inProcessError(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(err.Error(), "read config: ") {
+		from := "the default"
+		switch {
+		case cmd.Flags().Changed("config"):
+			from = "from --config"
+		case os.Getenv("RETIRE_CONFIG") != "":
+			from = "from RETIRE_CONFIG"
+		}
+		return fmt.Errorf("no config file at %s (%s): `%s` reads the worker's config file for the connection and store profiles; name it with --config <file> or RETIRE_CONFIG=<file>",
+			f.config, from, cmd.CommandPath())
+	}
+	msg := temporalDecoration.ReplaceAllString(err.Error(), "")
+	msg = notSetOnWorker.ReplaceAllString(msg, fmt.Sprintf("environment variable $1 is not set here: `%s` runs in this process, on this machine, not on a worker, so set it in this environment", cmd.CommandPath()))
+	msg = strings.ReplaceAll(msg, "is not in the worker's config", "is not in the config file "+f.config)
+	return errors.New(msg)
 }
 
 func (f *storeFlags) open(ctx context.Context) (*config.Config, *archive.Store, error) {

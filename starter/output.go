@@ -52,14 +52,8 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04 MST")
 }
 
-// days prints durations the way --sample and --observe take them.
-func days(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d != 0 && d%day == 0 {
-		return strconv.Itoa(int(d/day)) + "d"
-	}
-	return d.String()
-}
+// days prints windows the way the workflow's own details do: 14d, 35d 1h, 90m.
+func days(d time.Duration) string { return workflows.DaysText(d) }
 
 // bytesText and days print sizes and windows the way the workflow's own details do.
 func bytesText(n int64) string { return workflows.BytesText(n) }

@@ -20,7 +20,8 @@ func (a *app) recordCommand() *cobra.Command {
 		Short: "Print the retirement record: who asked, who signed, every gate with its time, the archive",
 		Long: `Print the retirement record of <database> as Markdown. It is the same document the
 workflow writes as record.md beside the archive when it ends; while the retirement runs,
-it is the record so far.
+it is the record so far. Without --run-id it is the record of the latest run that got past
+the plan; a later run refused in the plan is named on stderr.
 
 -o json prints the record as the workflow writes record.json: workflow_id, run_id, request,
 phase, started_at, sample_until, observe_from, observe_until, finished_at, plan, clients,
@@ -41,6 +42,10 @@ execution_status or pending_activities: those are Temporal's, not the record's.`
 			if err != nil {
 				return err
 			}
+			if note := v.laterNote(); note != "" {
+				// On stderr: stdout is the record, often redirected to a file.
+				fmt.Fprintf(a.errOut, "note: %s\n", note)
+			}
 			if out == outputJSON {
 				return writeJSON(a.out, v.Status)
 			}
@@ -49,7 +54,7 @@ execution_status or pending_activities: those are Temporal's, not the record's.`
 		},
 	}
 	addOutputFlag(cmd, &out)
-	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest)")
+	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest that got past the plan)")
 	return cmd
 }
 

@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/activities/mysql"
+	"github.com/dataretire/retire/activities/oracle"
 	"github.com/dataretire/retire/workflows"
 )
 
@@ -27,9 +29,13 @@ type startFlags struct {
 
 const startLong = `Start the retirement of <database> on the connection profile <connection>.
 
-The request is checked here first, then the worker plans it: it validates the database
-(system schemas are refused), inventories it and checks the windows against its policy.
-start waits for that plan (--plan-timeout) and prints it, unless --no-wait.
+The request is checked here first (system schemas and users of any engine, such as mysql,
+information_schema or SYS, are refused before anything is started), then the worker plans
+it: it validates the database (does it exist, is it one of the engine's own), inventories it
+and checks the windows against its policy. start waits for that plan (--plan-timeout), then
+says it started the retirement and prints the plan; a request the plan refuses is printed as
+one error line instead (exit status 1), and changed nothing. --no-wait returns as soon as
+the workflow is started, before the plan.
 
 --reason decommission: the system is shut down; an owner other than the requester must
   sign off (retire approve) before anything is dropped.
@@ -123,10 +129,30 @@ func (f startFlags) request(connection, object string, getenv func(string) strin
 		}
 		problems = append(problems, msg)
 	}
+	if rule := systemObject(object); rule != "" {
+		problems = append(problems, rule)
+	}
 	if len(problems) > 0 {
 		return req, fmt.Errorf("cannot start the retirement of %s/%s: %s", connection, object, strings.Join(problems, "; "))
 	}
 	return req, nil
+}
+
+// systemObject names the rule that makes object one of an engine's own schemas or users, or
+// is "". The engine of a connection profile is only known to the worker's config, so a name
+// that any engine keeps for itself is refused here, before anything is started.
+func systemObject(object string) string {
+	var what []string
+	if mysql.IsSystemSchema(object) {
+		what = append(what, "a MySQL/MariaDB system schema (mysql, sys, information_schema, performance_schema)")
+	}
+	if oracle.IsSystemUser(object) {
+		what = append(what, "an Oracle-maintained user")
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%q is %s: an engine's own schemas and users are never retired", object, strings.Join(what, " and "))
 }
 
 // flatten opens errors.Join so that each problem can be printed on its own.
@@ -211,15 +237,25 @@ func (a *app) start(ctx context.Context, f startFlags, connection, object string
 	case err != nil:
 		return fmt.Errorf("cannot start the retirement of %s/%s: %s", connection, object, explain(searchAttributeHint(err)))
 	}
-	fmt.Fprintf(a.out, "started the retirement of %s/%s (workflow %s, run %s)\n", connection, object, id, run.GetRunID())
+	started := func() {
+		fmt.Fprintf(a.out, "started the retirement of %s/%s (workflow %s, run %s)\n", connection, object, id, run.GetRunID())
+	}
 	if f.noWait {
+		started()
 		fmt.Fprintf(a.out, "next: follow it with `retire status %s %s`\n", connection, object)
 		return nil
 	}
+	// Nothing is said to have started until the plan is through: a request the plan refuses
+	// started nothing that matters, and its one line is the refusal.
 	st, err := a.awaitPlan(ctx, c, connection, object, run.GetRunID(), f.planTimeout)
+	var notReady *planNotReady
+	if errors.As(err, &notReady) {
+		started() // it did start, and goes on
+	}
 	if err != nil {
 		return err
 	}
+	started()
 	printPlan(a.out, st)
 	fmt.Fprintf(a.out, "next: %s\n", nextStep(st))
 	return nil
@@ -242,14 +278,24 @@ func (a *app) awaitPlan(ctx context.Context, c temporalAPI, connection, object, 
 				switch st.Phase {
 				case workflows.PhaseDone:
 					return st, nil
+				case workflows.PhaseCancelled, workflows.PhaseAborted:
 				case workflows.PhaseFailed:
+					if endedInPlan(st, runErr) {
+						return st, fmt.Errorf("cannot retire %s/%s: %s (refused in the plan; nothing was changed)", connection, object, orDash(explainStatusError(st, runErr)))
+					}
 					return st, fmt.Errorf("the retirement of %s/%s failed: %s", connection, object, orDash(explainStatusError(st, runErr)))
+				default:
+					if st.Plan != nil { // it ended well after the plan, e.g. a short dry run
+						return st, nil
+					}
 				}
 				return st, fmt.Errorf("the retirement of %s/%s ended (%s): %s", connection, object, st.Phase, orDash(st.Outcome))
 			}
 			st, qerr := a.queryStatus(ctx, c, id, runID)
 			lastQueryErr = qerr
-			if qerr == nil && st.Phase != "" && st.Phase != workflows.PhasePlan {
+			// A run that is ending (a refusal in the plan, winding up) is judged once it has
+			// closed, by the branch above.
+			if qerr == nil && st.Phase != "" && st.Phase != workflows.PhasePlan && !st.Phase.Ended() {
 				return st, nil
 			}
 		}
@@ -261,19 +307,25 @@ func (a *app) awaitPlan(ctx context.Context, c temporalAPI, connection, object, 
 	}
 }
 
+// planNotReady is the error of a plan that did not come in time: the retirement did start
+// and goes on.
+type planNotReady struct{ msg string }
+
+func (e *planNotReady) Error() string { return e.msg }
+
 func planTimeoutError(connection, object string, limit time.Duration, desc *execution, queryErr error) error {
 	msg := fmt.Sprintf("the plan is not ready after %s; the retirement goes on, follow it with `retire status %s %s`", limit, connection, object)
 	if desc != nil {
 		for _, p := range desc.pending {
 			if p.LastFailure != "" {
-				return fmt.Errorf("%s; the %s activity is retrying (attempt %d): %s", msg, p.Type, p.Attempt, p.LastFailure)
+				return &planNotReady{fmt.Sprintf("%s; the %s activity is retrying (attempt %d): %s", msg, p.Type, p.Attempt, p.LastFailure)}
 			}
 		}
 	}
 	if queryErr != nil && isTimeout(queryErr) {
-		return fmt.Errorf("%s; the workflow did not answer: is a retire-worker running on task queue %q?", msg, workflows.TaskQueue)
+		return &planNotReady{fmt.Sprintf("%s; the workflow did not answer: is a retire-worker running on task queue %q?", msg, workflows.TaskQueue)}
 	}
-	return errors.New(msg)
+	return &planNotReady{msg}
 }
 
 // explainStatusError prefers the workflow's own failure over the status text, which holds
@@ -355,6 +407,8 @@ func nextStep(st workflows.Status) string {
 		return "archiving and verifying the archive" + follow
 	case workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord:
 		return "past the point of no return (" + string(st.Phase) + ")" + follow
+	case workflows.PhaseDryRun:
+		return "nothing: the dry run is over and changed nothing; start without --dry-run to retire it"
 	}
 	if st.Outcome != "" {
 		return "nothing: " + st.Outcome

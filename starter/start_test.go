@@ -41,7 +41,7 @@ func TestStartMapsFlagsToTheRequest(t *testing.T) {
 	assert.True(t, o.WorkflowExecutionErrorWhenAlreadyStarted)
 	assert.Equal(t, "Retire local/shop (decommission)", o.StaticSummary)
 	assert.Contains(t, o.StaticDetails, "- **Owners:** alice, bob, dave\n")
-	assert.Contains(t, o.StaticDetails, "- **Observation window:** 36h0m0s\n")
+	assert.Contains(t, o.StaticDetails, "- **Observation window:** 1d 12h\n")
 	phase, _ := o.TypedSearchAttributes.GetKeyword(workflows.AttrPhase)
 	assert.Equal(t, "plan", phase)
 	owners, _ := o.TypedSearchAttributes.GetKeywordList(workflows.AttrOwners)
@@ -71,17 +71,17 @@ func TestStartDefaults(t *testing.T) {
 
 func TestStartPrintsEveryProblemAndNeverDials(t *testing.T) {
 	a, out, errOut := testApp(t, nil, map[string]string{})
-	code := a.execute([]string{"start", "local", "bad-name!", "--reason", "decommision", "--owner", "x y",
+	code := a.execute([]string{"start", "local", "performance_schema", "--reason", "decommision", "--owner", "x y",
 		"--sample", "3x", "--observe", "40d", "--strategy", "drop"})
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out.String())
 	msg := errOut.String()
-	assert.True(t, strings.HasPrefix(msg, "retire: cannot start the retirement of local/bad-name!: "), msg)
+	assert.True(t, strings.HasPrefix(msg, "retire: cannot start the retirement of local/performance_schema: "), msg)
 	assert.Equal(t, 1, strings.Count(msg, "\n"), "one line: %q", msg)
 	for _, want := range []string{
 		"--requester <name> ($USER is not set)",
 		`--sample: "3x" is not a duration`,
-		`object "bad-name!" is not a plain identifier`,
+		`"performance_schema" is a MySQL/MariaDB system schema`,
 		`reason "decommision": use "decommission"`,
 		`strategy "drop"`,
 		`owner "x y" is not a valid name`,
@@ -146,19 +146,21 @@ func TestStartReportsAFailedPlan(t *testing.T) {
 		status:    &failed,
 		resultErr: errors.Join(errors.New("workflow execution error (type: RetireDatabase)"), activityFailure("Plan", refused)),
 	}
-	a, _, errOut := testApp(t, fake, map[string]string{"USER": "carol"})
+	a, out, errOut := testApp(t, fake, map[string]string{"USER": "carol"})
 	code := a.execute([]string{"start", "local", "shop", "--reason", "migration", "--sample", "2s"})
 	assert.Equal(t, 1, code)
-	assert.Equal(t, "retire: the retirement of local/shop failed: sampling window 2s is shorter than this worker allows (24h0m0s); short windows need a worker started with --dev\n", errOut.String())
+	assert.Empty(t, out.String(), "a refused request is not said to have started")
+	assert.Equal(t, "retire: cannot retire local/shop: sampling window 2s is shorter than this worker allows (24h0m0s); short windows need a worker started with --dev (refused in the plan; nothing was changed)\n", errOut.String())
 }
 
 func TestStartPlanTimeoutNamesTheRetryingActivity(t *testing.T) {
 	st := workflows.Status{Phase: workflows.PhasePlan}
 	desc := description(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, workflows.PhasePlan, pendingPlan("dial tcp 10.0.0.5:3306: connection refused"))
 	fake := &fakeTemporal{desc: desc, status: &st}
-	a, _, errOut := testApp(t, fake, map[string]string{"USER": "carol"})
+	a, out, errOut := testApp(t, fake, map[string]string{"USER": "carol"})
 	code := a.execute([]string{"start", "local", "shop", "--reason", "migration", "--plan-timeout", "20ms"})
 	assert.Equal(t, 1, code)
+	assert.Equal(t, "started the retirement of local/shop (workflow retire:local:shop, run run-1)\n", out.String(), "it did start, and goes on")
 	assert.Equal(t, "retire: the plan is not ready after 20ms; the retirement goes on, follow it with `retire status local shop`; the Plan activity is retrying (attempt 3): dial tcp 10.0.0.5:3306: connection refused\n", errOut.String())
 }
 

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,7 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dataretire/retire/workflows"
 )
@@ -30,6 +36,10 @@ second, while the retirement waits for a person, is "waiting: <what>".
 A running retirement answers the status query (a retire-worker must be running). A finished
 one is read from its result, or from Temporal's own record of it when no worker can answer.
 
+Without --run-id it shows the latest run that got past the plan: a later start that was
+refused in the plan (a database that does not exist, an unknown profile) changed nothing
+and does not hide the retirement that went through; a "note:" line names it.
+
 --watch reads the status again every --interval until the retirement ends (done, aborted,
 cancelled, failed, or its execution closed) or Ctrl-C. On a terminal it redraws in place, with
 a progress bar while sampling (time into the window) and archiving (rows of the inventory
@@ -41,7 +51,9 @@ waiting, started_at, sample_until, observe_from, observe_until, observe_total (n
 clients, sample_looks, acknowledgement, cut, signoffs, objections, extensions, archive,
 verification, gone, gates, outcome, error, record_keys), plus execution_status,
 pending_activities (type, state, attempt, last_heartbeat, heartbeat: the activity's own
-progress JSON, last_failure) and note; fields that do not apply are empty or left out.
+progress JSON, last_failure), note, and later_runs (runs after the one shown that ended in
+the plan, newest first: run_id, phase, error, started_at); fields that do not apply are
+empty or left out.
 With --watch, the same object, compact, one per line each time something changes.`
 
 func (a *app) statusCommand() *cobra.Command {
@@ -81,7 +93,7 @@ func (a *app) statusCommand() *cobra.Command {
 		},
 	}
 	addOutputFlag(cmd, &out)
-	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest)")
+	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest that got past the plan)")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "keep showing the status until the retirement ends (Ctrl-C stops watching)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often the status is read again")
 	return cmd
@@ -95,6 +107,13 @@ type statusView struct {
 	PendingActivities []pendingActivity `json:"pending_activities"`
 	// Note says why parts are missing, e.g. no worker answered the query.
 	Note string `json:"note,omitempty"`
+	// LaterRuns are the runs after this one that ended in the plan (refused: a missing
+	// database, an unknown profile), newest first. Without --run-id the latest run that got
+	// past the plan is shown, and they are named here.
+	LaterRuns []laterRun `json:"later_runs,omitempty"`
+
+	runID       string // the run described
+	endedInPlan bool   // closed without getting past the plan
 }
 
 type pendingActivity struct {
@@ -203,7 +222,75 @@ func (a *app) queryStatus(ctx context.Context, c temporalAPI, id, runID string) 
 	return st, err
 }
 
+// loadStatus reads the retirement of connection/object: run runID, or without one the
+// latest run that got past the plan. A run refused in the plan (a missing database, an
+// unknown profile) changed nothing, and must not hide the retirement of the same name that
+// went through: it is named in LaterRuns instead.
 func (a *app) loadStatus(ctx context.Context, c temporalAPI, connection, object, runID string) (statusView, error) {
+	v, err := a.loadRun(ctx, c, connection, object, runID)
+	if err != nil || runID != "" || !v.endedInPlan {
+		return v, err
+	}
+	if earlier, ok := a.earlierRun(ctx, c, connection, object, v); ok {
+		return earlier, nil
+	}
+	return v, nil
+}
+
+// maxEarlierRuns bounds how many earlier runs loadStatus reads looking for one that got past
+// the plan: each costs a describe and a result (and a query without a worker).
+const maxEarlierRuns = 10
+
+// visibleID is what a workflow id must look like to be pasted into a visibility query,
+// which has no bind parameters. Ids of other shapes are not looked up there.
+var visibleID = regexp.MustCompile(`^[A-Za-z0-9_.:$#-]{1,300}$`)
+
+// earlierRun finds, from Temporal's visibility store, the newest run before latest that got
+// past the plan, and notes the runs after it that did not. false: there is none, or it
+// cannot be read, and latest is what there is to show.
+func (a *app) earlierRun(ctx context.Context, c temporalAPI, connection, object string, latest statusView) (statusView, bool) {
+	id := workflows.WorkflowID(connection, object)
+	if !visibleID.MatchString(id) {
+		return statusView{}, false
+	}
+	rctx, cancel := a.rpc(ctx)
+	resp, err := c.ListWorkflow(rctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    fmt.Sprintf("WorkflowType = '%s' AND WorkflowId = '%s'", workflows.WorkflowName, id),
+		PageSize: maxEarlierRuns + 1,
+	})
+	cancel()
+	if err != nil {
+		return statusView{}, false
+	}
+	runs := slices.Clone(resp.GetExecutions())
+	slices.SortStableFunc(runs, func(x, y *workflowpb.WorkflowExecutionInfo) int {
+		return y.GetStartTime().AsTime().Compare(x.GetStartTime().AsTime()) // newest first
+	})
+	later := []laterRun{latest.asLaterRun()}
+	read := 0
+	for _, e := range runs {
+		rid := e.GetExecution().GetRunId()
+		if rid == "" || rid == latest.runID || e.GetExecution().GetWorkflowId() != id {
+			continue
+		}
+		if read++; read > maxEarlierRuns {
+			break
+		}
+		v, err := a.loadRun(ctx, c, connection, object, rid)
+		if err != nil {
+			return statusView{}, false
+		}
+		if !v.endedInPlan {
+			v.LaterRuns = later
+			return v, true
+		}
+		later = append(later, v.asLaterRun())
+	}
+	return statusView{}, false
+}
+
+// loadRun reads one run: runID, or the latest when it is empty.
+func (a *app) loadRun(ctx context.Context, c temporalAPI, connection, object, runID string) (statusView, error) {
 	id := workflows.WorkflowID(connection, object)
 	desc, err := a.describe(ctx, c, id, runID)
 	switch {
@@ -216,7 +303,7 @@ func (a *app) loadStatus(ctx context.Context, c temporalAPI, connection, object,
 	case err != nil:
 		return statusView{}, fmt.Errorf("cannot read the retirement of %s/%s: %s", connection, object, explain(err))
 	}
-	v := statusView{ExecutionStatus: desc.Status.String(), PendingActivities: desc.pending}
+	v := statusView{ExecutionStatus: desc.Status.String(), PendingActivities: desc.pending, runID: desc.RunID}
 	if desc.closed() {
 		st, runErr := a.closedStatus(ctx, c, id, desc.RunID, desc)
 		v.Status = st
@@ -226,6 +313,7 @@ func (a *app) loadStatus(ctx context.Context, c temporalAPI, connection, object,
 		if st.Plan == nil && st.Gates == nil {
 			v.Note = "no worker answered the status query, so only what Temporal records is shown"
 		}
+		v.endedInPlan = endedInPlan(st, runErr)
 		return v, nil
 	}
 	st, err := a.queryStatus(ctx, c, id, desc.RunID)
@@ -240,6 +328,70 @@ func (a *app) loadStatus(ctx context.Context, c temporalAPI, connection, object,
 	}
 	v.Status = st
 	return v, nil
+}
+
+// endedInPlan says whether a closed run ended without getting past the plan: no plan stored
+// and no phase after it. With only Temporal's description at hand (no worker answered), the
+// failure says where the run stopped; a run that cannot be placed counts as past the plan,
+// so that it is shown rather than passed over.
+func endedInPlan(st workflows.Status, runErr error) bool {
+	if st.Plan != nil {
+		return false
+	}
+	switch st.Phase {
+	case "", workflows.PhasePlan, workflows.PhaseFailed, workflows.PhaseCancelled, workflows.PhaseAborted:
+	default:
+		return false
+	}
+	if st.Gates != nil { // the workflow's own status, and it stored no plan
+		return true
+	}
+	var actErr *temporal.ActivityError
+	if errors.As(runErr, &actErr) {
+		return actErr.ActivityType().GetName() == planActivity
+	}
+	var appErr *temporal.ApplicationError
+	return errors.As(runErr, &appErr) && appErr.Type() == "InvalidRequest"
+}
+
+// planActivity is the activity type of the plan phase (the method Activities.Plan).
+const planActivity = "Plan"
+
+// laterRun is a run after the one shown that ended in the plan.
+type laterRun struct {
+	RunID     string          `json:"run_id"`
+	Phase     workflows.Phase `json:"phase"`
+	Error     string          `json:"error,omitempty"`
+	StartedAt time.Time       `json:"started_at,omitzero"`
+}
+
+func (v statusView) asLaterRun() laterRun {
+	return laterRun{RunID: v.runID, Phase: v.Phase, Error: v.Error, StartedAt: v.StartedAt}
+}
+
+// laterNote is the one line that says a newer run than the one shown exists and why it is
+// not the one shown; "" when there is none.
+func (v statusView) laterNote() string {
+	if len(v.LaterRuns) == 0 {
+		return ""
+	}
+	r := v.LaterRuns[0]
+	var s string
+	switch r.Phase {
+	case workflows.PhaseFailed:
+		s = fmt.Sprintf("a later run %s was refused in the plan", r.RunID)
+		if r.Error != "" {
+			s += ": " + r.Error
+		}
+	case workflows.PhaseCancelled:
+		s = fmt.Sprintf("a later run %s was cancelled in the plan", r.RunID)
+	default:
+		s = fmt.Sprintf("a later run %s ended in the plan (%s)", r.RunID, orDash(string(r.Phase)))
+	}
+	if n := len(v.LaterRuns) - 1; n > 0 {
+		s += fmt.Sprintf("; %s ended in the plan too", plural(n, "more later run", "more later runs"))
+	}
+	return oneLine(s) + "; this is the latest run that got past the plan"
 }
 
 // closedStatus reads a finished retirement. A completed one carries its record as its result;
@@ -274,13 +426,7 @@ func (a *app) closedStatus(ctx context.Context, c temporalAPI, id, runID string,
 	return st, runErr
 }
 
-func terminal(p workflows.Phase) bool {
-	switch p {
-	case workflows.PhaseDone, workflows.PhaseAborted, workflows.PhaseCancelled, workflows.PhaseFailed:
-		return true
-	}
-	return false
-}
+func terminal(p workflows.Phase) bool { return p.Ended() }
 
 // fromDescription rebuilds what it can of a status from search attributes, which Temporal
 // keeps without any worker.
@@ -316,6 +462,7 @@ func renderStatus(w io.Writer, v statusView) {
 	line("outcome", st.Outcome)
 	line("error", st.Error)
 	line("note", v.Note)
+	line("note", v.laterNote())
 	run := st.RunID
 	if v.ExecutionStatus != "" {
 		run += ", " + v.ExecutionStatus
@@ -358,8 +505,8 @@ func renderStatus(w io.Writer, v statusView) {
 		line("access", "restored")
 	}
 	if ar := st.Archive; ar != nil {
-		line("archive", fmt.Sprintf("s3://%s/%s (store %s; %s, %s rows, %s; manifest sha256 %s)",
-			ar.Bucket, ar.Path, ar.Store, plural(ar.Tables, "table", "tables"), thousands(ar.Rows), bytesText(ar.Bytes), ar.ManifestSHA256))
+		line("archive", fmt.Sprintf("%s (store %s, path %s; %s, %s rows, %s; manifest sha256 %s)",
+			ar.Location(), ar.Store, ar.Path, plural(ar.Tables, "table", "tables"), thousands(ar.Rows), bytesText(ar.Bytes), ar.ManifestSHA256))
 	}
 	if vf := st.Verification; vf != nil {
 		if vf.OK {
@@ -369,10 +516,18 @@ func renderStatus(w io.Writer, v statusView) {
 		}
 	}
 	if g := st.Gone; g != nil {
-		line("bytes freed", bytesText(g.BytesFreed))
+		freed := bytesText(g.BytesFreed)
+		if g.BytesFreedMethod != "" {
+			freed += ", " + g.BytesFreedMethod
+		}
+		line("bytes freed", freed)
 	}
 	if rk := st.RecordKeys; rk != nil {
-		line("record", strings.TrimSpace(rk.JSONKey+" "+rk.MarkdownKey))
+		if rk.JSONURL != "" {
+			line("record", rk.JSONURL+" "+rk.MarkdownURL)
+		} else {
+			line("record", strings.TrimSpace(rk.JSONKey+" "+rk.MarkdownKey))
+		}
 	}
 	for _, p := range v.PendingActivities {
 		line("activity", activityLine(p))

@@ -178,6 +178,6 @@ func TestFormats(t *testing.T) {
 	assert.Equal(t, "14.2 MiB", bytesText(14889779))
 	assert.Equal(t, "512 B", bytesText(512))
 	assert.Equal(t, "14d", days(14*24*time.Hour))
-	assert.Equal(t, "36h0m0s", days(36*time.Hour))
+	assert.Equal(t, "1d 12h", days(36*time.Hour))
 	assert.Equal(t, "", stamp(time.Time{}))
 }

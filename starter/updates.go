@@ -207,6 +207,10 @@ func (a *app) notRunning(ctx context.Context, c temporalAPI, connection, object 
 		return fmt.Errorf("no retirement of %s/%s is running (workflow %s); start one with `retire start %s %s`", connection, object, id, connection, object)
 	}
 	phase := keyword[string](desc.attrs, workflows.AttrPhase.GetName())
+	if workflows.Phase(phase).PastDrop() {
+		return fmt.Errorf("%s/%s was retired: the database is dropped (phase %s); the way back is `retire restore <archive> --connection %s --into <new name>`, with the archive path from `retire status %s %s`",
+			connection, object, phase, connection, connection, object)
+	}
 	return fmt.Errorf("the retirement of %s/%s has ended (phase %s, %s); see `retire status %s %s`",
 		connection, object, orDash(phase), strings.ToLower(desc.Status.String()), connection, object)
 }
@@ -253,8 +257,7 @@ func (a *app) cancel(ctx context.Context, connection, object, reason string) err
 	if st, err := a.queryStatus(ctx, c, id, desc.RunID); err == nil {
 		phase, cut = st.Phase, st.Cut != nil || st.Phase == workflows.PhaseQuiesce
 	}
-	switch phase {
-	case workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord:
+	if phase.PastDrop() {
 		return fmt.Errorf("the retirement of %s/%s is past the point of no return (phase %s); it cannot be cancelled: once it is done, use `retire restore` from the archive", connection, object, phase)
 	}
 	if reason == "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -99,7 +100,7 @@ func watchStep(prev watchState, v statusView, now time.Time) (watchState, watchF
 	st := v.Status
 	f := watchFrame{
 		Now: now, Retirement: st.WorkflowID, Phase: st.Phase, Execution: v.ExecutionStatus,
-		Waiting: st.Waiting, Outcome: st.Outcome, Error: st.Error, Note: v.Note,
+		Waiting: st.Waiting, Outcome: st.Outcome, Error: st.Error, Note: joinNotes(v.Note, v.laterNote()),
 		Ended: ended(v),
 	}
 	next := watchState{key: changeKey(v)}
@@ -463,4 +464,9 @@ func (a *app) watch(ctx context.Context, c temporalAPI, connection, object, runI
 
 func writeJSONLine(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v) // compact, one line, newline-terminated
+}
+
+// joinNotes makes one note of several, leaving out empty ones.
+func joinNotes(notes ...string) string {
+	return strings.Join(slices.DeleteFunc(notes, func(n string) bool { return n == "" }), "; ")
 }

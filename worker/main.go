@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -146,6 +147,7 @@ Flags:
 		},
 	})
 	w.RegisterWorkflow(workflows.RetireDatabase)
+	w.RegisterWorkflowWithOptions(workflows.ObjectLock, workflow.RegisterOptions{Name: workflows.ObjectLockName})
 	w.RegisterActivity(activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report)))
 	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL))
 

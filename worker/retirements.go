@@ -15,10 +15,7 @@ import (
 )
 
 // runningPhases are the phases a running retirement can be in.
-var runningPhases = []workflows.Phase{
-	workflows.PhasePlan, workflows.PhaseSample, workflows.PhaseQuiesce, workflows.PhaseObserve,
-	workflows.PhaseArchive, workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord,
-}
+var runningPhases = workflows.RunningPhases
 
 // countFunc counts the workflows that match a visibility query.
 type countFunc func(ctx context.Context, query string) (int64, error)

@@ -62,27 +62,47 @@ func (r *retirement) acted(ctx workflow.Context) Status {
 }
 
 // beforeDrop is true while data can still be given back without a restore.
-func (r *retirement) beforeDrop() bool {
-	switch r.s.Phase {
-	case PhaseDrop, PhaseVerify, PhaseRecord, PhaseDone, PhaseAborted, PhaseCancelled, PhaseFailed:
-		return false
-	}
-	return !r.dropStarted
+func (r *retirement) beforeDrop() bool { return r.s.Phase.BeforeDrop() && !r.dropStarted }
+
+func (r *retirement) isOwner(who string) bool {
+	return slices.ContainsFunc(r.s.Request.Owners, func(o string) bool { return SamePerson(o, who) })
 }
 
-func (r *retirement) isOwner(who string) bool { return slices.Contains(r.s.Request.Owners, who) }
+func (r *retirement) isRequester(who string) bool { return SamePerson(who, r.s.Request.Requester) }
+
+// stillDeciding refuses every decision once the run winds up: access is being given back
+// or the record written, and nothing said now would change either.
+func (r *retirement) stillDeciding() error {
+	if !r.ending {
+		return nil
+	}
+	if r.s.Phase.PastDrop() || r.dropStarted {
+		return fmt.Errorf("%s is already retired (%s); the way back is `retire restore` from the archive", r.target(), orDash(r.s.Outcome))
+	}
+	return fmt.Errorf("this retirement of %s is ending (%s); nothing more can be decided", r.target(), orDash(r.s.Outcome))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
 
 func (r *retirement) canApprove(in Signoff) error {
+	if err := r.stillDeciding(); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who signs off: --as <owner>")
-	case in.By == r.s.Request.Requester:
+	case r.isRequester(in.By):
 		return fmt.Errorf("%s requested this retirement and cannot sign it off; ask an owner (%s)", in.By, strings.Join(r.s.Request.Owners, ", "))
 	case !r.isOwner(in.By):
 		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
 	case !r.beforeDrop():
 		return fmt.Errorf("%s is already %s; a sign-off no longer changes anything", r.target(), r.s.Phase)
-	case slices.ContainsFunc(r.s.Signoffs, func(s Signoff) bool { return s.By == in.By }):
+	case slices.ContainsFunc(r.s.Signoffs, func(s Signoff) bool { return SamePerson(s.By, in.By) }):
 		return fmt.Errorf("%s has already signed off", in.By)
 	case len(r.s.Objections) > 0:
 		return fmt.Errorf("%s objected; this retirement is ending", r.s.Objections[0].By)
@@ -91,10 +111,13 @@ func (r *retirement) canApprove(in Signoff) error {
 }
 
 func (r *retirement) canObject(in Objection) error {
+	if err := r.stillDeciding(); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who objects: --as <owner>")
-	case !r.isOwner(in.By) && in.By != r.s.Request.Requester:
+	case !r.isOwner(in.By) && !r.isRequester(in.By):
 		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
 	case strings.TrimSpace(in.Reason) == "":
 		return errors.New("say why the data is still needed: --reason")
@@ -107,6 +130,9 @@ func (r *retirement) canObject(in Objection) error {
 }
 
 func (r *retirement) canExtend(in Extension) error {
+	if err := r.stillDeciding(); err != nil {
+		return err
+	}
 	max := MaxObserveWindow
 	if r.plan.Policy.MaxObserveWindow > 0 {
 		max = r.plan.Policy.MaxObserveWindow
@@ -114,11 +140,11 @@ func (r *retirement) canExtend(in Extension) error {
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who extends: --as <owner>")
-	case !r.isOwner(in.By) && in.By != r.s.Request.Requester:
+	case !r.isOwner(in.By) && !r.isRequester(in.By):
 		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
 	case in.Extra <= 0:
 		return errors.New("the extension must be positive, e.g. --by 7d")
-	case r.s.Phase != PhasePlan && r.s.Phase != PhaseSample && r.s.Phase != PhaseQuiesce && r.s.Phase != PhaseObserve:
+	case !slices.Contains([]Phase{PhasePlan, PhaseSample, PhaseQuiesce, PhaseObserve}, r.s.Phase):
 		return fmt.Errorf("the observation window is over (%s); object instead if the data is still needed", r.s.Phase)
 	case r.s.ObserveTotal+in.Extra > max:
 		return fmt.Errorf("the observation window would be %s; it may not exceed %s in total (it is %s now)",
@@ -128,6 +154,9 @@ func (r *retirement) canExtend(in Extension) error {
 }
 
 func (r *retirement) canAcknowledge(in Acknowledgement) error {
+	if err := r.stillDeciding(); err != nil {
+		return err
+	}
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who acknowledges: --as <name>")

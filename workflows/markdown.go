@@ -35,7 +35,11 @@ func Markdown(s Status) string {
 	row("Owners", strings.Join(req.Owners, ", "))
 	row("Ticket", req.Ticket)
 	row("Strategy", string(req.Strategy))
+	if req.DryRun {
+		row("Dry run", "plan and sample only: access was never cut, nothing was archived or dropped")
+	}
 	row("Workflow", s.WorkflowID+" / "+s.RunID)
+	row("Object lock", s.ObjectLock)
 	row("Started", when(s.StartedAt))
 	row("Sampling until", when(s.SampleUntil))
 	if !s.ObserveFrom.IsZero() {
@@ -116,7 +120,7 @@ func archiveSection(b *strings.Builder, s Status) {
 		}
 	}
 	if a != nil {
-		row("Location", fmt.Sprintf("s3://%s/%s (store %s)", a.Bucket, a.Path, a.Store))
+		row("Location", fmt.Sprintf("%s (store %s)", a.Location(), a.Store))
 		row("Manifest", fmt.Sprintf("%s, SHA-256 `%s`", a.ManifestKey, a.ManifestSHA256))
 		row("Contents", fmt.Sprintf("%d tables, %d rows in %d files, %s", a.Tables, a.Rows, a.Files, BytesText(a.Bytes)))
 	}
@@ -135,7 +139,11 @@ func archiveSection(b *strings.Builder, s Status) {
 		row("Test restore", fmt.Sprintf("%s: %d tables, %d rows restored into %s and compared with the source", verdict, c.Tables, c.Rows, c.Scratch))
 	}
 	if s.Gone != nil {
-		row("Bytes freed", fmt.Sprintf("%s (%d bytes)", BytesText(s.Gone.BytesFreed), s.Gone.BytesFreed))
+		freed := fmt.Sprintf("%s (%d bytes)", BytesText(s.Gone.BytesFreed), s.Gone.BytesFreed)
+		if m := s.Gone.BytesFreedMethod; m != "" {
+			freed += ", counted from " + m
+		}
+		row("Bytes freed", freed)
 	}
 	if a != nil {
 		row("Restore with", fmt.Sprintf("`retire restore %s --connection <profile> --into <new name>`", a.Path))

@@ -175,8 +175,8 @@ func (s *lifecycle) TestNobodyIsToldOfWhatNeverTouchedThem() {
 func (s *lifecycle) TestRecordReadsAsAnAuditDocument() {
 	var err error
 	s.update(4*day, UpdateApprove, Signoff{By: "alice", Comment: "shop closed"}, &err)
-	s.results["Archive"] = activities.ArchiveResult{Store: "default", Bucket: "b", Path: "local/shop/run/", ManifestKey: "local/shop/run/manifest.json",
-		ManifestSHA256: "0f1e2d", Tables: 1, Rows: 3, Files: 4, Bytes: 2048}
+	s.results["Archive"] = activities.ArchiveResult{Store: "default", Bucket: "b", Path: "local/shop/run/", ManifestKey: "archive/local/shop/run/manifest.json",
+		URL: "s3://b/archive/local/shop/run/", ManifestSHA256: "0f1e2d", Tables: 1, Rows: 3, Files: 4, Bytes: 2048}
 	s.execute(request(ReasonDecommission))
 	s.NoError(s.env.GetWorkflowError())
 	md := Markdown(s.record())
@@ -184,7 +184,7 @@ func (s *lifecycle) TestRecordReadsAsAnAuditDocument() {
 		"## Retirement of `local/shop`", "**Phase:** done — retired",
 		"| Requested by | dba |", "| Owners | alice, bob |",
 		"| owner sign-off | passed | alice |", "alice **signed off**", "“shop closed”",
-		"| Location | s3://b/local/shop/run/ (store default) |",
+		"| Location | s3://b/archive/local/shop/run/ (store default) |",
 		"SHA-256 `0f1e2d`", "| Contents | 1 tables, 3 rows in 4 files, 2.0 KiB |",
 		"| Verification | passed: every object read back",
 		"| Bytes freed | 16.0 KiB (16384 bytes) |",

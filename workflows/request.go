@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dataretire/retire/activities/engine"
 )
@@ -66,9 +68,35 @@ const (
 
 var (
 	profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	objectName  = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
 	personName  = regexp.MustCompile(`^[\pL\pN_.@+-]{1,128}$`)
 )
+
+// MaxObjectName is longer than any engine's names (Oracle: 128 bytes, plus "pdb:"); which
+// names are valid is each engine's rule, applied by the plan on the worker.
+const MaxObjectName = 256
+
+// SamePerson compares people's names as people do: case-insensitively, ignoring the spaces
+// around them. Every comparison of owners, requesters and deciders goes through it.
+func SamePerson(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}
+
+// checkObjectName refuses only what no engine accepts: each engine's own rule (MySQL
+// identifiers, Oracle schemas and pdb:NAME) is applied by the plan, where the engine of the
+// connection profile is known.
+func checkObjectName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return errors.New("say which object to retire: the database, schema or pdb:NAME is empty")
+	case len(name) > MaxObjectName:
+		return fmt.Errorf("object name is %d bytes long; no engine has names longer than %d", len(name), MaxObjectName)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("object %q holds a control character", name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("object %q is not valid UTF-8", name)
+	}
+	return nil
+}
 
 // WithDefaults fills what the DBA left out.
 func (r Request) WithDefaults() Request {
@@ -84,6 +112,7 @@ func (r Request) WithDefaults() Request {
 	if r.Verify == "" {
 		r.Verify = VerifyChecksums
 	}
+	r.Requester = strings.TrimSpace(r.Requester)
 	for i, o := range r.Owners {
 		r.Owners[i] = strings.TrimSpace(o)
 	}
@@ -97,8 +126,8 @@ func (r Request) Validate() error {
 	if !profileName.MatchString(r.Connection) {
 		errs = append(errs, fmt.Errorf("connection %q is not a profile name (letters, digits, _ . -)", r.Connection))
 	}
-	if !objectName.MatchString(r.Object) {
-		errs = append(errs, fmt.Errorf("object %q is not a plain identifier (letters, digits, _ and $, at most 64)", r.Object))
+	if err := checkObjectName(r.Object); err != nil {
+		errs = append(errs, err)
 	}
 	if r.Store != "" && !profileName.MatchString(r.Store) {
 		errs = append(errs, fmt.Errorf("store %q is not a profile name", r.Store))
@@ -126,7 +155,7 @@ func (r Request) Validate() error {
 			errs = append(errs, fmt.Errorf("owner %q is not a valid name", o))
 		}
 	}
-	if r.Reason == ReasonDecommission && !slices.ContainsFunc(r.Owners, func(o string) bool { return o != r.Requester }) {
+	if r.Reason == ReasonDecommission && !slices.ContainsFunc(r.Owners, func(o string) bool { return !SamePerson(o, r.Requester) }) {
 		errs = append(errs, errors.New("a decommission needs at least one owner other than the requester to sign off (--owner)"))
 	}
 	if r.SampleWindow < 0 || r.ObserveWindow < 0 {
@@ -143,26 +172,57 @@ func WorkflowID(connection, object string) string {
 	return "retire:" + connection + ":" + object
 }
 
-// Phase is where a retirement stands.
+// Phase is where a retirement stands. Which phases are running, past the drop or ended is
+// said here and nowhere else: the CLI, the worker's gauge and the workflow ask these methods.
 type Phase string
 
 const (
-	PhasePlan      Phase = "plan"
-	PhaseSample    Phase = "sample"
-	PhaseQuiesce   Phase = "quiesce"
-	PhaseObserve   Phase = "observe"
-	PhaseArchive   Phase = "archive"
-	PhaseDrop      Phase = "drop"
-	PhaseVerify    Phase = "verify"
-	PhaseRecord    Phase = "record"
-	PhaseDone      Phase = "done"
+	PhasePlan    Phase = "plan"
+	PhaseSample  Phase = "sample"
+	PhaseQuiesce Phase = "quiesce"
+	PhaseObserve Phase = "observe"
+	PhaseArchive Phase = "archive"
+	PhaseDrop    Phase = "drop"
+	PhaseVerify  Phase = "verify"
+	PhaseRecord  Phase = "record"
+	// PhaseDone: the object was dropped and verified gone, and the record written.
+	PhaseDone Phase = "done"
+	// PhaseDryRun: a dry run planned and sampled and changed nothing.
+	PhaseDryRun    Phase = "dry-run"
 	PhaseAborted   Phase = "aborted"
 	PhaseCancelled Phase = "cancelled"
 	PhaseFailed    Phase = "failed"
 )
 
+// RunningPhases are the phases of a retirement under way, in lifecycle order.
+var RunningPhases = []Phase{PhasePlan, PhaseSample, PhaseQuiesce, PhaseObserve, PhaseArchive, PhaseDrop, PhaseVerify, PhaseRecord}
+
+// EndedPhases are the phases a retirement ends in.
+var EndedPhases = []Phase{PhaseDone, PhaseDryRun, PhaseAborted, PhaseCancelled, PhaseFailed}
+
 // Phases in lifecycle order, for the CLI's --phase help and ordering.
-var Phases = []Phase{PhasePlan, PhaseSample, PhaseQuiesce, PhaseObserve, PhaseArchive, PhaseDrop, PhaseVerify, PhaseRecord, PhaseDone, PhaseAborted, PhaseCancelled, PhaseFailed}
+var Phases = append(slices.Clip(RunningPhases), EndedPhases...)
+
+// Ended is true once the retirement is over, whatever its outcome.
+func (p Phase) Ended() bool { return slices.Contains(EndedPhases, p) }
+
+// PastDrop is true from the drop on: data may be gone, and only `retire restore` from the
+// archive brings it back. (A run that failed during the drop is PhaseFailed; its status
+// says whether the drop began.)
+func (p Phase) PastDrop() bool {
+	switch p {
+	case PhaseDrop, PhaseVerify, PhaseRecord, PhaseDone:
+		return true
+	}
+	return false
+}
+
+// BeforeDrop is true while the retirement runs and the data can still be given back without
+// a restore.
+func (p Phase) BeforeDrop() bool { return !p.PastDrop() && !p.Ended() }
+
+// Valid says whether p is a phase at all.
+func (p Phase) Valid() bool { return slices.Contains(Phases, p) }
 
 // Signoff is an owner's yes to destroying the data.
 type Signoff struct {
@@ -210,9 +270,26 @@ const (
 	GateWaived  = "waived"
 )
 
+// days prints a window the way DBAs write it: 14d, 35d 1h, 36h, 90m, 30s.
 func days(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	if d < 0 {
+		return "-" + days(-d)
 	}
-	return d.String()
+	var parts []string
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.unit; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d%s", n, u.name))
+			d -= n * u.unit
+		}
+	}
+	if d > 0 || len(parts) == 0 {
+		parts = append(parts, d.String())
+	}
+	return strings.Join(parts, " ")
 }
+
+// DaysText is days for the CLI.
+func DaysText(d time.Duration) string { return days(d) }

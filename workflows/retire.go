@@ -43,6 +43,11 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	}, &r.plan); err != nil {
 		return err
 	}
+	// One object, one retirement, whatever the profile it is reached through.
+	if err := r.holdObject(ctx); err != nil {
+		r.recordless = true // refused before it looked at anything: there is nothing to record
+		return err
+	}
 	r.s.Plan = &r.plan
 	r.s.setGate(GatePlan, GatePassed, planSummary(r.plan.Inventory), "", r.now(ctx))
 
@@ -99,6 +104,12 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	r.dropStarted = true
 	if err := r.run(ctx, dropOptions, "DROP "+r.target(), a.Drop,
 		activities.DropInput{Target: r.tgt, Snapshot: r.snapshot, Archive: *r.s.Archive}, nil); err != nil {
+		if isDropRefusedIntact(err) {
+			// The server refused the drop and the object is still whole: the way back is
+			// still open, so finish gives access back instead of leaving it cut for nothing.
+			r.dropStarted = false
+			r.s.setGate(GateDropped, GateFailed, "refused before anything was destroyed; the object is whole", "", r.now(ctx))
+		}
 		return err
 	}
 	r.s.setGate(GateDropped, GatePassed, "", "", r.now(ctx))
@@ -107,7 +118,7 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	r.enter(ctx, PhaseVerify)
 	var gone engine.GoneReport
 	if err := r.run(ctx, shortOptions, "Verify "+r.target()+" is gone", a.VerifyGone,
-		activities.GoneInput{Target: r.tgt, Snapshot: r.snapshot, BytesFreed: r.plan.Inventory.TotalBytes}, &gone); err != nil {
+		activities.GoneInput{Target: r.tgt, Snapshot: r.snapshot, BytesFreed: r.plan.Inventory.TotalBytes, Archive: r.s.Archive}, &gone); err != nil {
 		return err
 	}
 	r.s.Gone = &gone
@@ -181,6 +192,11 @@ func (r *retirement) observe(ctx workflow.Context) error {
 	var asked int
 	var askAgain time.Time
 	for {
+		// A cancelled context makes every new timer ready at once: without this check the
+		// loop would spin without yielding, and never give access back.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := r.objected(); err != nil {
 			return err
 		}
@@ -250,7 +266,7 @@ func (r *retirement) archiveAndVerify(ctx workflow.Context) error {
 		}
 		r.s.Verification = &v
 		if v.OK {
-			r.s.setGate(GateArchive, GatePassed, fmt.Sprintf("%d tables, %d rows, %d files, %s at %s", v.Tables, v.Rows, v.Files, BytesText(v.Bytes), res.Path), "", r.now(ctx))
+			r.s.setGate(GateArchive, GatePassed, fmt.Sprintf("%d tables, %d rows, %d files, %s at %s", v.Tables, v.Rows, v.Files, BytesText(v.Bytes), res.Location()), "", r.now(ctx))
 			return r.restoreTest(ctx, res)
 		}
 		r.s.setGate(GateArchive, GateFailed, fmt.Sprintf("attempt %d: %v", attempt, v.Problems), "", r.now(ctx))
@@ -313,17 +329,26 @@ func (r *retirement) dropGates(ctx workflow.Context) error {
 // finish gives access back when the retirement ends before the drop, then writes the record.
 func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	r.ending = true
+	var final Phase
 	switch {
+	case err == nil && r.s.Request.DryRun:
+		// A dry run is no retirement: it must not be listed beside the dropped ones.
+		final = PhaseDone
+		if workflow.GetVersion(ctx, "dry-run-phase", workflow.DefaultVersion, 1) == 1 {
+			final = PhaseDryRun
+		}
 	case err == nil:
-		r.s.Phase = PhaseDone
+		final = PhaseDone
 	case errors.Is(err, errAborted):
-		r.s.Phase, r.s.Outcome = PhaseAborted, "aborted: "+r.s.Objections[0].By+" objected"
+		final, r.s.Outcome = PhaseAborted, "aborted: "+r.s.Objections[0].By+" objected"
 	case temporal.IsCanceledError(err):
-		r.s.Phase, r.s.Outcome = PhaseCancelled, "cancelled"
+		final, r.s.Outcome = PhaseCancelled, "cancelled"
 	default:
-		r.s.Phase, r.s.Error = PhaseFailed, err.Error()
+		final, r.s.Error = PhaseFailed, errorText(err)
 		r.s.Outcome = "failed"
 	}
+	r.s.Phase = final
 	if err != nil && r.accessCut && !r.dropStarted {
 		if rerr := r.run(ctx, shortOptions, "Restore access to "+r.target(), a.RestoreAccess,
 			activities.SnapshotInput{Target: r.tgt, Snapshot: r.snapshot}, nil); rerr != nil {
@@ -334,7 +359,15 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 		}
 	}
 	r.s.FinishedAt, r.s.Waiting = r.now(ctx), "" // nothing is awaited any more
-	r.upsertPhase(ctx)
+	// 8. Record: a retirement that dropped its object is in the record phase while the
+	// record is written (runs that ended before the drop go straight to how they ended).
+	// Runs started before the record phase existed went straight to done.
+	recordPhase := r.dropStarted && r.plan.Store != "" && workflow.GetVersion(ctx, "record-phase", workflow.DefaultVersion, 1) == 1
+	if recordPhase {
+		r.enter(ctx, PhaseRecord)
+	} else {
+		r.upsertPhase(ctx)
+	}
 	for _, g := range r.s.Gates { // counted once, where the run ends, whichever gate failed
 		if g.State == GateFailed {
 			metrics.GateFailed(workflow.GetMetricsHandler(ctx), g.Name)
@@ -342,21 +375,28 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 	}
 	switch {
 	case r.s.Gone != nil && r.s.Gone.Gone:
-		r.notify(ctx, notify.Event{Kind: notify.Dropped, ArchivePath: r.s.Archive.Path, BytesFreed: r.s.Gone.BytesFreed})
+		r.notify(ctx, notify.Event{Kind: notify.Dropped, ArchivePath: r.s.Archive.Path, ArchiveURL: r.s.Archive.URL, BytesFreed: r.s.Gone.BytesFreed})
 	case err != nil && (r.accessCut || len(r.s.Notices) > 0):
 		// Owners who heard of the retirement hear that it ended; the others never knew.
 		ev := notify.Event{Kind: notify.Aborted, Outcome: r.s.Outcome, AccessRestored: r.s.AccessRestored, DropStarted: r.dropStarted}
-		if r.dropStarted {
-			ev.ArchivePath = r.s.Archive.Path
+		if ev.DropStarted {
+			ev.ArchivePath, ev.ArchiveURL = r.s.Archive.Path, r.s.Archive.URL
 		}
 		r.notify(ctx, ev)
 	}
-	if r.plan.Store != "" {
+	if r.plan.Store != "" && !r.recordless {
 		r.s.RecordKeys = &activities.RecordLocation{}
-		if rerr := r.run(ctx, shortOptions, "Write the retirement record", a.WriteRecord, r.recordInput(), r.s.RecordKeys); rerr != nil {
+		// The record says how the retirement ended, not that it was being recorded.
+		doc := r.s
+		doc.Phase = final
+		if rerr := r.run(ctx, shortOptions, "Write the retirement record", a.WriteRecord, r.recordInput(doc), r.s.RecordKeys); rerr != nil {
 			r.s.RecordKeys = nil
 			workflow.GetLogger(ctx).Error("Could not write the retirement record", "error", rerr)
 		}
+	}
+	if recordPhase {
+		r.s.Phase = final
+		r.upsertPhase(ctx)
 	}
 	r.details(ctx)
 	switch {
@@ -367,6 +407,24 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 	default:
 		return r.s, err
 	}
+}
+
+// errorText is what the status and the record say of a failure: the message of the error
+// that caused it, without the SDK's wrapping ("activity error (type: ...)", "(type:
+// Refused, retryable: false)").
+func errorText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// isDropRefusedIntact says the Drop activity failed in a way no retry fixes and found the
+// object still whole.
+func isDropRefusedIntact(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == activities.ErrTypeDropRefusedIntact
 }
 
 func (r *retirement) objected() error {

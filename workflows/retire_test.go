@@ -12,6 +12,7 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
@@ -44,6 +45,7 @@ var snapshot = engine.AccessSnapshot{Object: "shop", Strategy: engine.StrategyRe
 func (s *lifecycle) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.RegisterWorkflow(RetireDatabase)
+	s.env.RegisterWorkflowWithOptions(ObjectLock, workflow.RegisterOptions{Name: ObjectLockName})
 	s.env.RegisterActivity(&activities.Activities{})
 	s.env.RegisterActivity(&notify.Activities{})
 	s.sent, s.notifyErr = nil, nil
@@ -57,7 +59,7 @@ func (s *lifecycle) SetupTest() {
 		"SampleClients":  activities.SampleResult{Looks: 100},
 		"SnapshotAccess": snapshot,
 		"CutAccess":      engine.CutResult{Revoked: 1},
-		"Archive":        activities.ArchiveResult{Store: "default", Bucket: "b", Path: "p/", ManifestSHA256: "abc", Tables: 1, Rows: 3},
+		"Archive":        activities.ArchiveResult{Store: "default", Bucket: "b", Path: "p/", URL: "s3://b/archive/p/", ManifestSHA256: "abc", Tables: 1, Rows: 3},
 		"VerifyArchive":  activities.Verification{OK: true, Tables: 1, Rows: 3, Files: 3},
 		"Drop":           nil,
 		"VerifyGone":     engine.GoneReport{Gone: true, BytesFreed: 16384},
@@ -344,9 +346,9 @@ func (s *lifecycle) TestDryRunChangesNothing() {
 
 func (s *lifecycle) TestInvalidRequestFailsFast() {
 	req := request(ReasonDecommission)
-	req.Object = "shop; DROP DATABASE mysql"
+	req.Object = "shop\x00; DROP DATABASE mysql"
 	s.execute(req)
-	s.ErrorContains(s.env.GetWorkflowError(), "not a plain identifier")
+	s.ErrorContains(s.env.GetWorkflowError(), "control character")
 	s.Equal(0, s.ran("Plan"))
 }
 

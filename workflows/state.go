@@ -22,6 +22,11 @@ type retirement struct {
 	snapshot    engine.AccessSnapshot
 	accessCut   bool
 	dropStarted bool
+	// ending is true once the run is winding up (access given back, record written): no
+	// decision changes anything any more.
+	ending bool
+	// recordless is true for a run refused before it looked at anything.
+	recordless bool
 	// changes counts human input, so that waits wake up when an owner acts.
 	changes int
 	// notifying is false for runs started before owners were notified (replay).
@@ -129,10 +134,10 @@ func (r *retirement) now(ctx workflow.Context) time.Time { return workflow.Now(c
 
 func (r *retirement) target() string { return r.tgt.Connection + "/" + r.tgt.Object }
 
-func (r *retirement) recordInput() activities.RecordInput {
+func (r *retirement) recordInput(s Status) activities.RecordInput {
 	// Encoding a struct of plain fields is deterministic, so it may happen in the workflow.
-	doc, _ := json.MarshalIndent(r.s, "", "  ")
-	return activities.RecordInput{Store: r.plan.Store, Path: archivePath(r.plan.Store, r.tgt, r.s.RunID), JSON: doc, Markdown: Markdown(r.s)}
+	doc, _ := json.MarshalIndent(s, "", "  ")
+	return activities.RecordInput{Store: r.plan.Store, Path: archivePath(r.plan.Store, r.tgt, s.RunID), JSON: doc, Markdown: Markdown(s)}
 }
 
 // archivePath is <connection>/<object>/<run id>/ under the store's prefix: one folder per

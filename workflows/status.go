@@ -23,7 +23,9 @@ type Status struct {
 	ObserveTotal time.Duration `json:"observe_total"`
 	FinishedAt   time.Time     `json:"finished_at,omitempty"`
 
-	Plan            *activities.Plan           `json:"plan,omitempty"`
+	Plan *activities.Plan `json:"plan,omitempty"`
+	// ObjectLock is the id of the workflow that holds the object on its server for this run.
+	ObjectLock      string                     `json:"object_lock,omitempty"`
 	Clients         []engine.Session           `json:"clients,omitempty"`
 	SampleLooks     int                        `json:"sample_looks,omitempty"`
 	Acknowledgement *Acknowledgement           `json:"acknowledgement,omitempty"`
