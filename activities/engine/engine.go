@@ -129,6 +129,10 @@ type Session struct {
 	LastSeen  time.Time `json:"last_seen"`
 	// Count is the number of distinct connections seen.
 	Count int `json:"count"`
+	// Via says how it reached the object (ViaDefaultDB, ViaLock, ViaStatement, ViaAuditLog),
+	// and Tables which of its tables it was seen on, when the source tells.
+	Via    []string `json:"via,omitempty"`
+	Tables []string `json:"tables,omitempty"`
 	// ID is the connection id of a single look; aggregation does not keep it.
 	ID int64 `json:"-"`
 }

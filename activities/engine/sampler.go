@@ -30,6 +30,15 @@ func NewSampler(prev []Session) *Sampler {
 // Add folds one look into the aggregate.
 func (s *Sampler) Add(look []Session) {
 	s.looks++
+	s.Merge(look)
+	if s.OnLook != nil {
+		s.OnLook(s.looks)
+	}
+}
+
+// Merge folds sessions seen some other way (the audit log, another activity) into the
+// aggregate without counting a look.
+func (s *Sampler) Merge(look []Session) {
 	for _, l := range look {
 		k := l.Key()
 		cur, ok := s.seen[k]
@@ -46,13 +55,12 @@ func (s *Sampler) Add(look []Session) {
 		if l.LastSeen.After(cur.LastSeen) {
 			cur.LastSeen = l.LastSeen
 		}
+		cur.Via = union(cur.Via, l.Via)
+		cur.Tables = union(cur.Tables, l.Tables)
 		if !s.ids[k][l.ID] {
 			s.ids[k][l.ID] = true
 			cur.Count++
 		}
-	}
-	if s.OnLook != nil {
-		s.OnLook(s.looks)
 	}
 }
 
@@ -67,4 +75,14 @@ func (s *Sampler) Result() []Session {
 	}
 	slices.SortFunc(out, func(x, y Session) int { return strings.Compare(x.Key(), y.Key()) })
 	return out
+}
+
+// union is a and b without repeats, sorted.
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

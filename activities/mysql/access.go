@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -329,6 +330,23 @@ func (a *Adapter) killSessions(ctx context.Context, q querier, dbs []string, loc
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read processlist: %w", err)
+	}
+	// Sessions that reach the tables without the database as their default (a qualified
+	// name, an open transaction, a view in another database) lose their access too.
+	var self int64
+	if err := a.row(ctx, q, "SELECT CONNECTION_ID()", nil, &self); err != nil {
+		return 0, err
+	}
+	look, err := a.LookServer(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("look for sessions holding the tables: %w", err)
+	}
+	for _, db := range dbs {
+		for _, s := range a.Reaching(look, db) {
+			if s.ID != self && !slices.Contains(ids, s.ID) {
+				ids = append(ids, s.ID)
+			}
+		}
 	}
 	killed := 0
 	for _, id := range ids {

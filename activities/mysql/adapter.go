@@ -35,6 +35,9 @@ type Config struct {
 	QueryTimeout time.Duration
 	// PollInterval is the pause between two looks at the processlist (default 500ms).
 	PollInterval time.Duration
+	// AuditLogPath is the server's audit log (MariaDB server_audit, output to a file) as the
+	// worker can read it; empty: the audit log is not used (see AuditEvents).
+	AuditLogPath string
 }
 
 const (
@@ -55,6 +58,7 @@ type Adapter struct {
 
 	mu     sync.Mutex
 	server *serverInfo // learnt on first use: the flavour changes how some SQL is written
+	caps   *lookCaps   // what LookServer can join and how names compare, learnt again now and then
 }
 
 var _ engine.Adapter = (*Adapter)(nil)
@@ -265,3 +269,6 @@ func mysqlErrno(err error) uint16 {
 	}
 	return 0
 }
+
+// PollInterval is how often sampling looks at the processlist.
+func (a *Adapter) PollInterval() time.Duration { return a.cfg.PollInterval }

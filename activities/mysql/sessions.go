@@ -2,17 +2,16 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/dataretire/retire/activities/engine"
 )
 
-// Sessions is one look at the clients connected to db. MySQL has no program name in the
-// processlist, so Program stays empty.
+// Sessions is one look at the clients that reach db: connected to it, holding its tables
+// open or naming them in their statement, whatever their default database (LookServer,
+// then Reaching). MySQL has no program name in the processlist, so Program stays empty.
 func (a *Adapter) Sessions(ctx context.Context, db string) ([]engine.Session, error) {
 	if err := ValidIdentifier(db); err != nil {
 		return nil, err
@@ -26,28 +25,11 @@ func (a *Adapter) Sessions(ctx context.Context, db string) ([]engine.Session, er
 }
 
 func (a *Adapter) look(ctx context.Context, q querier, db string) ([]engine.Session, error) {
-	now := time.Now().UTC()
-	out := []engine.Session{}
-	err := a.each(ctx, q, "SELECT ID, USER, HOST, DB, COMMAND FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "+nameIs("DB"),
-		[]any{db, db}, func(r *sql.Rows) error {
-			var p procRow
-			if err := r.Scan(&p.id, &p.user, &p.host, &p.db, &p.command); err != nil {
-				return err
-			}
-			if p.system() {
-				return nil
-			}
-			out = append(out, engine.Session{
-				User: p.user.String, Host: clientHost(p.host.String),
-				FirstSeen: now, LastSeen: now, Count: 1, ID: p.id,
-			})
-			return nil
-		})
+	look, err := a.lookServer(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("read processlist for %q: %w", db, err)
+		return nil, fmt.Errorf("look for the clients of %q: %w", db, err)
 	}
-	slices.SortFunc(out, func(x, y engine.Session) int { return strings.Compare(x.Key(), y.Key()) })
-	return out, nil
+	return a.Reaching(look, db), nil
 }
 
 // clientHost drops the client port: "10.0.0.7:51234" -> "10.0.0.7", "[::1]:5" -> "::1".
@@ -59,7 +41,7 @@ func clientHost(h string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 }
 
-// Watch looks at the processlist every PollInterval until `until` (at least once) and folds
+// Watch looks at the server's sessions (LookServer) every PollInterval until `until` (at least once) and folds
 // each look into acc. Each look has its own deadline and a failed look ends the watch with
 // its error: the caller retries, resuming from acc. Connections idle longer than a few
 // seconds are closed, so a long interval holds nothing between looks.

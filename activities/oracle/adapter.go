@@ -68,6 +68,9 @@ type Adapter struct {
 	mu       sync.Mutex
 	lastLook map[string]time.Time // per object: when ASH and the audit trail were last read
 	auditOn  *bool                // unified auditing, learnt on first use
+	// lookBare is set once gv$access or gv$locked_object proved unreadable: looks then read
+	// gv$session alone (evidence.go).
+	lookBare bool
 }
 
 var _ engine.Adapter = (*Adapter)(nil)
@@ -180,3 +183,6 @@ func (a *Adapter) int1(ctx context.Context, c conn, query string, args ...any) (
 	}
 	return num(r[0])
 }
+
+// PollInterval is how often sampling looks at gv$session.
+func (a *Adapter) PollInterval() time.Duration { return a.cfg.PollInterval }

@@ -241,6 +241,10 @@ type wSession struct {
 	user, schema      string
 	machine, program  string
 	conID             int64
+	// objects are what it holds, as OWNER.NAME (gv$locked_object, gv$access), and sqlID
+	// the statement it runs.
+	objects []string
+	sqlID   string
 }
 
 type wPDB struct {
@@ -431,6 +435,7 @@ func (w *world) script() {
 		}
 		return out, nil
 	})
+	w.scriptLook()
 	f.onFunc(qUnifiedAuditing, func([]any) ([][]any, error) {
 		return rowsOf([]any{map[bool]string{true: "TRUE", false: "FALSE"}[w.audit]}), nil
 	})

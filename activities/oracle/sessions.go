@@ -89,8 +89,9 @@ func (a *Adapter) sessionRows(ctx context.Context, c conn, t target) ([]sessionR
 	return out, nil
 }
 
-// Sessions is one look at the clients of the object: gv$session on every instance, and,
-// when allowed, ASH and the unified audit trail since the previous look.
+// Sessions is one look at the clients of the object: gv$session on every instance with the
+// objects each session holds (LookServer, Reaching), and, when allowed, ASH and the unified
+// audit trail since the previous look.
 func (a *Adapter) Sessions(ctx context.Context, object string) ([]engine.Session, error) {
 	t, err := parseTarget(object)
 	if err != nil {
@@ -107,15 +108,11 @@ func (a *Adapter) Sessions(ctx context.Context, object string) ([]engine.Session
 func (a *Adapter) look(ctx context.Context, c conn, t target) ([]engine.Session, error) {
 	now := time.Now().UTC()
 	since := a.sinceLastLook(t, now)
-	rows, err := a.sessionRows(ctx, c, t)
+	sl, err := a.lookServer(ctx, c, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read gv$session for %s: %w", t, err)
 	}
-	out := []engine.Session{}
-	for _, s := range rows {
-		out = append(out, engine.Session{User: s.user, Host: s.machine, Program: s.program,
-			FirstSeen: now, LastSeen: now, Count: 1, ID: s.id()})
-	}
+	out := a.Reaching(sl, t.String())
 	if a.cfg.DiagnosticsPack {
 		h, err := a.ashSessions(ctx, c, t, since, now)
 		if err != nil {
