@@ -55,9 +55,12 @@ vet:
 	go vet ./...
 
 # Test packages start their own MinIO and Temporal dev server from ./bin on free ports,
-# and use the local MariaDB (127.0.0.1:3306, root) with databases of their own.
+# and use the local MariaDB (127.0.0.1:3306, root) with databases of their own. One package
+# at a time (-p 1): the usage-evidence tests switch server-wide settings (userstat, the
+# audit plugin's logging) and read server-wide counters, which a package running beside
+# them would disturb.
 test: tools build vet
-	go test -count=1 -timeout 20m ./...
+	go test -count=1 -p 1 -timeout 30m ./...
 
 # The Oracle adapter against a real Oracle (e.g. the Oracle Free service of docker-compose.yml):
 #   ORACLE_DSN=oracle://retire:pw@127.0.0.1:1521/FREEPDB1 make test-oracle

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -27,11 +28,14 @@ type Activities struct {
 
 	signal         Signaler // see ReportProgress
 	reportInterval time.Duration
+
+	// hub is the worker's one poller per server for every retirement sampling on it.
+	hub *lookHub
 }
 
 // New makes the activities of a worker with this config and window policy.
 func New(cfg *config.Config, policy Policy, opts ...Option) *Activities {
-	a := &Activities{cfg: cfg, policy: policy}
+	a := &Activities{cfg: cfg, policy: policy, hub: newLookHub()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -86,6 +90,20 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, classify(err)
 	}
+	// How complete the usage evidence will be, said before the window opens; a profile that
+	// requires a source this server does not give is refused now.
+	var sources []engine.EvidenceSource
+	if ep, ok := ad.(engine.EvidenceProber); ok {
+		c, _ := a.cfg.Connection(in.Connection)
+		if sources, err = evidenceSources(ctx, ep, c, in.Object); err != nil {
+			return Plan{}, classify(err)
+		}
+		for i, s := range sources {
+			if !s.Available() && s.Dynamic && slices.Contains(c.Sampling.Enable, s.Name) {
+				sources[i].Detail = "retire switches it on for the retirement and puts it back afterwards (sampling.enable)"
+			}
+		}
+	}
 	if in.Strategy == engine.StrategyRename {
 		// Refusals of the rename strategy (e.g. triggers) must come now, not after weeks.
 		if _, err := ad.SnapshotAccess(ctx, in.Object, in.Strategy); err != nil {
@@ -97,7 +115,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, classify(err)
 	}
 	activity.GetLogger(ctx).Info("Inventory", "tables", len(inv.Tables), "rows", inv.TotalRows, "bytes", inv.TotalBytes, "accounts", len(inv.Accounts))
-	return Plan{Engine: inv.Engine, ServerID: serverID, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
+	return Plan{Engine: inv.Engine, ServerID: serverID, Evidence: sources, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
 }
 
 // SnapshotAccess records the access that the cut will remove. It changes nothing.
@@ -235,7 +253,7 @@ func Connect(cfg *config.Config, connection string) (engine.Adapter, error) {
 	case "mysql":
 		return mysql.New(mysql.Config{
 			Host: c.Host, Port: c.Port, User: c.User, Password: password, Params: c.Params,
-			QueryTimeout: c.QueryTimeout, PollInterval: c.PollInterval,
+			QueryTimeout: c.QueryTimeout, PollInterval: c.PollInterval, AuditLogPath: c.Sampling.AuditLog,
 		})
 	case "oracle":
 		return oracle.New(oracle.Config{

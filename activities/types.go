@@ -52,26 +52,39 @@ type Plan struct {
 	// ServerID is the server's own identity (engine.Adapter.ServerID): the same through
 	// every connection profile that reaches the server, printable, without spaces, safe
 	// inside a workflow id. Empty in plans made before it existed.
-	ServerID  string           `json:"server_id,omitempty"`
-	Inventory engine.Inventory `json:"inventory"`
-	Policy    Policy           `json:"policy"`
-	Store     string           `json:"store"`
+	ServerID string `json:"server_id,omitempty"`
+	// Evidence are the usage-evidence sources the server offers and their state, so that
+	// the plan says how complete the evidence will be.
+	Evidence  []engine.EvidenceSource `json:"evidence,omitempty"`
+	Inventory engine.Inventory        `json:"inventory"`
+	Policy    Policy                  `json:"policy"`
+	Store     string                  `json:"store"`
 	// ReminderDays is how many days before the observation window ends owners are
 	// reminded (the worker's notify.reminder_days).
 	ReminderDays int `json:"reminder_days,omitempty"`
 }
 
-// SampleInput asks to watch connections until Until, continuing from Seen.
+// SampleInput asks to watch who reaches the object until Until, continuing from Seen.
 type SampleInput struct {
 	Target
 	Until time.Time        `json:"until"`
 	Seen  []engine.Session `json:"seen"`
+	// AuditCursor is where to read the audit log from ("": it is not read).
+	AuditCursor string `json:"audit_cursor,omitempty"`
+	// ReadCounters asks for a reading of the access counters at the end.
+	ReadCounters bool `json:"read_counters,omitempty"`
 }
 
 // SampleResult is the aggregate of every look so far.
 type SampleResult struct {
 	Seen  []engine.Session `json:"seen"`
 	Looks int              `json:"looks"`
+	// Spans are the stretches of time this activity looked at without a gap; Tolerance is
+	// the longest pause between two looks that still counts as looking.
+	Spans       []engine.Span    `json:"spans,omitempty"`
+	Tolerance   time.Duration    `json:"tolerance,omitempty"`
+	Counters    *engine.Counters `json:"counters,omitempty"`
+	AuditCursor string           `json:"audit_cursor,omitempty"`
 }
 
 // AccessInput asks for a snapshot of the access that the cut will remove.

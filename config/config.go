@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,11 +46,30 @@ type Connection struct {
 	Params       map[string]string `yaml:"params"`
 	QueryTimeout time.Duration     `yaml:"query_timeout"` // every statement's deadline; default 30s
 	PollInterval time.Duration     `yaml:"poll_interval"` // sampling look interval; default 500ms
+	// Sampling says which usage evidence retire gathers and insists on (see Sampling).
+	Sampling Sampling `yaml:"sampling"`
 	// Oracle only.
 	DiagnosticsPack bool   `yaml:"diagnostics_pack"` // licensed: sampling may read gv$active_session_history
 	TablespaceMode  string `yaml:"tablespace_mode"`  // read-only (default) or offline
 	LOBPrefetchRows int    `yaml:"lob_prefetch_rows"`
 }
+
+// Sampling is a connection's usage-evidence policy.
+type Sampling struct {
+	// AuditLog is the path of the server's audit log as the worker can read it (MariaDB
+	// server_audit); empty: the audit log is not used.
+	AuditLog string `yaml:"audit_log"`
+	// Enable are dynamic sources retire may switch on for the sampling window and the
+	// observation window, and put back as it found them afterwards (MariaDB: table-counters
+	// and attempts are userstat).
+	Enable []string `yaml:"enable"`
+	// Require are sources without which a retirement is refused in the plan (a production
+	// policy: require: [table-counters]).
+	Require []string `yaml:"require"`
+}
+
+// EvidenceSources are the names sampling.enable and sampling.require take.
+var EvidenceSources = []string{"sessions", "metadata-locks", "table-counters", "attempts", "audit-log"}
 
 // Secret says where a password comes from: an environment variable or a file.
 type Secret struct {
@@ -232,6 +252,11 @@ func (c *Config) check() error {
 		}
 		if conn.Host == "" || conn.User == "" {
 			errs = append(errs, fmt.Errorf("config: connection %s: host and user are required", name))
+		}
+		for _, src := range append(slices.Clone(conn.Sampling.Enable), conn.Sampling.Require...) {
+			if !slices.Contains(EvidenceSources, src) {
+				errs = append(errs, fmt.Errorf("config: connection %s: sampling: %q is not an evidence source (use %s)", name, src, strings.Join(EvidenceSources, ", ")))
+			}
 		}
 	}
 	for name, s := range c.Stores {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/workflows"
@@ -76,21 +75,7 @@ func TestCancelInTheMiddleOfTheObservationWindow(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	h.retire("cancel", "local", db, "--reason", "wrong database")
 
-	id := workflows.WorkflowID("local", db)
-	c, err := client.Dial(client.Options{HostPort: h.temporal.Address})
-	require.NoError(t, err)
-	defer c.Close()
-	var closed enumspb.WorkflowExecutionStatus
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, err := c.DescribeWorkflowExecution(ctx, id, "")
-		if err != nil {
-			return false
-		}
-		closed = d.WorkflowExecutionInfo.Status
-		return closed != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-	}, 2*time.Minute, 250*time.Millisecond, "the cancelled retirement never closed")
+	closed := h.waitClosed(db)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, closed)
 
 	// Access is back exactly as it was.

@@ -137,6 +137,7 @@ func TestRetireEndToEnd(t *testing.T) {
     user: %s
     password_env: RT_E2E_DB_PASSWORD
     poll_interval: 100ms
+    sampling: {enable: [table-counters]}
 stores:
   e2e:
     endpoint: %s

@@ -113,6 +113,7 @@ func newChunkedHarness(t *testing.T) *harness {
     user: root
     password_env: RT_E2E_DB_PASSWORD
     poll_interval: 100ms
+    sampling: {enable: [table-counters]}
 stores:
   e2e:
     endpoint: %s

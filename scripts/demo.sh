@@ -62,11 +62,19 @@ step "3. Start the retirement (short windows: this worker runs with --dev)"
 retire start local $DB --reason decommission --owner alice --owner bob --requester dba \
   --ticket DEMO-1 --sample 20s --observe 30s
 
-step "4. The forgotten client: shop_app still connects now and then during sampling"
-for _ in 1 2 3; do MYSQL_PWD=shop-app-pw "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -ushop_app $DB -e 'SELECT SLEEP(1)' >/dev/null; sleep 3; done
+step "4. The forgotten client: shop_app still reads now and then, without a default database"
+# It names the tables as $DB.orders, so its sessions' default database is not $DB: one
+# statement runs long enough to be seen holding the table, the others are over in
+# milliseconds and only the server's per-table counters see them.
+for _ in 1 2 3; do
+  MYSQL_PWD=shop-app-pw "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -ushop_app -e "SELECT COUNT(*), SLEEP(1) FROM $DB.orders WHERE id = 1" >/dev/null
+  MYSQL_PWD=shop-app-pw "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -ushop_app -e "SELECT COUNT(*) FROM $DB.customers" >/dev/null
+  sleep 3
+done
 until retire status local $DB | grep -q '^waiting: acknowledgement'; do sleep 2; done
 retire status local $DB | sed -n '/^clients/,/^$/p'
-retire acknowledge-clients local $DB --as dba --note "shop_app belongs to the old shop, switched off on DEMO-1"
+retire status local $DB | sed -n '/^evidence/,/^$/p'
+retire acknowledge-clients local $DB --as dba --note "shop_app belongs to the old shop, switched off on DEMO-1; its reads of customers too"
 
 step "5. Access is cut; the owner signs off during the observation window"
 until retire status local $DB | grep -q '^phase: observe'; do sleep 1; done
@@ -78,7 +86,7 @@ last=""
 while :; do
   phase=$(retire status local $DB | sed -n 's/^phase: //p' | head -1)
   [ "$phase" != "$last" ] && echo "phase: $phase" && last=$phase
-  case "$phase" in done|aborted|cancelled|failed) break ;; esac
+  case "$phase" in done|dry-run|aborted|cancelled|failed) break ;; esac
   sleep 1
 done
 

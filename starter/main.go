@@ -161,7 +161,7 @@ func (a *app) rootCommand() *cobra.Command {
 	})
 	root.AddCommand(
 		a.startCommand(),
-		a.approveCommand(), a.objectCommand(), a.extendCommand(), a.acknowledgeCommand(),
+		a.approveCommand(), a.objectCommand(), a.extendCommand(), a.acknowledgeCommand(), a.acknowledgeAttemptsCommand(),
 		a.cancelCommand(),
 		a.statusCommand(),
 		a.listCommand(),

@@ -343,6 +343,13 @@ func printPlan(w io.Writer, st workflows.Status) {
 	}
 	fmt.Fprintf(w, "plan of %s/%s:\n", st.Request.Connection, st.Request.Object)
 	writeInventory(w, "  ", st.Plan.Inventory)
+	for _, src := range st.Plan.Evidence {
+		line := fmt.Sprintf("  evidence: %s %s", src.Name, src.State)
+		if src.Detail != "" {
+			line += " (" + src.Detail + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 func writeInventory(w io.Writer, indent string, inv engine.Inventory) {

@@ -567,14 +567,51 @@ func renderStatus(w io.Writer, v statusView) {
 			fmt.Fprintln(w, "  none")
 		} else {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  CLIENT\tPROGRAM\tCONNECTIONS\tFIRST SEEN\tLAST SEEN")
+			fmt.Fprintln(tw, "  CLIENT\tPROGRAM\tHOW\tTABLES\tCONNECTIONS\tFIRST SEEN\tLAST SEEN")
 			for _, c := range st.Clients {
-				fmt.Fprintf(tw, "  %s@%s\t%s\t%d\t%s\t%s\n", c.User, c.Host, orDash(c.Program), c.Count, stamp(c.FirstSeen), stamp(c.LastSeen))
+				fmt.Fprintf(tw, "  %s@%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.User, c.Host, orDash(c.Program), orDash(strings.Join(c.Via, ", ")), orDash(strings.Join(c.Tables, ", ")), c.Count, stamp(c.FirstSeen), stamp(c.LastSeen))
 			}
 			_ = tw.Flush()
 		}
 		if ack := st.Acknowledgement; ack != nil {
 			fmt.Fprintf(w, "  acknowledged by %s at %s%s\n", ack.By, stamp(ack.At), said(ack.Note))
+		}
+	}
+	writeEvidence(w, st.Evidence)
+}
+
+// writeEvidence says how complete the usage evidence is and what it saw: the sources, the
+// time looked at, the reads and writes counted per table, and who kept trying after the cut.
+func writeEvidence(w io.Writer, ev *workflows.Evidence) {
+	if ev == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nevidence (window %s -> %s, looked at %s):\n", stamp(ev.WindowFrom), stamp(ev.WindowUntil), days(ev.Looked.Round(time.Second)))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SOURCE\tSTATE\tDETAIL")
+	for _, s := range ev.Sources {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, s.State, orDash(s.Detail))
+	}
+	_ = tw.Flush()
+	for _, t := range ev.Access {
+		fmt.Fprintf(w, "  counted on %s: %s rows read, %s changed\n", t.Table, thousands(t.Reads), thousands(t.Writes))
+	}
+	for _, u := range ev.Unattributed {
+		fmt.Fprintf(w, "  unattributed: %s (%s reads, %s writes) and no client seen explains it\n", u.Table, thousands(u.Reads), thousands(u.Writes))
+	}
+	for _, p := range ev.Problems {
+		fmt.Fprintf(w, "  incomplete: %s\n", p)
+	}
+	for _, p := range ev.AttemptProblems {
+		fmt.Fprintf(w, "  incomplete after the cut: %s\n", p)
+	}
+	if len(ev.Attempts) > 0 {
+		fmt.Fprintln(w, "  attempts after the cut:")
+		for _, a := range ev.Attempts {
+			fmt.Fprintf(w, "    %s: %d denied logins, %d refused statements, %s .. %s (%s)\n", a.Account, a.DeniedLogins, a.RefusedStatements, stamp(a.FirstSeen), stamp(a.LastSeen), a.Source)
+		}
+		if ack := ev.AttemptsAck; ack != nil {
+			fmt.Fprintf(w, "    %d acknowledged by %s at %s%s\n", ev.AckedCount, ack.By, stamp(ack.At), said(ack.Note))
 		}
 	}
 }

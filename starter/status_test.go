@@ -69,8 +69,8 @@ func TestStatusTextStartsWithPhaseAndWaiting(t *testing.T) {
 	} {
 		assert.Contains(t, text, want)
 	}
-	assert.Regexp(t, `(?m)^  CLIENT\s+PROGRAM\s+CONNECTIONS\s+FIRST SEEN\s+LAST SEEN$`, text)
-	assert.Regexp(t, `(?m)^  report@10\.1\.2\.3\s+metabase\s+4\s+2026-11-01 12:00 UTC\s+2026-11-03 12:00 UTC$`, text)
+	assert.Regexp(t, `(?m)^  CLIENT\s+PROGRAM\s+HOW\s+TABLES\s+CONNECTIONS\s+FIRST SEEN\s+LAST SEEN$`, text)
+	assert.Regexp(t, `(?m)^  report@10\.1\.2\.3\s+metabase\s+-\s+-\s+4\s+2026-11-01 12:00 UTC\s+2026-11-03 12:00 UTC$`, text)
 	assert.Regexp(t, `(?m)^  owner sign-off\s+pending\s+-\s+-\s*$`, text)
 	assert.Regexp(t, `(?m)^  GATE\s+STATE\s+BY\s+AT\s+DETAIL$`, text)
 	assert.Regexp(t, `(?m)^  no unacknowledged clients\s+passed\s+dba\s+2026-11-04 10:00 UTC\s+acknowledged: the BI box is retired$`, text)
@@ -180,4 +180,33 @@ func TestFormats(t *testing.T) {
 	assert.Equal(t, "14d", days(14*24*time.Hour))
 	assert.Equal(t, "1d 12h", days(36*time.Hour))
 	assert.Equal(t, "", stamp(time.Time{}))
+}
+
+// The status says how complete the usage evidence is and what it saw.
+func TestStatusTextShowsTheEvidence(t *testing.T) {
+	st := sampleStatus()
+	from := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	st.Evidence = &workflows.Evidence{
+		Sources: []engine.EvidenceSource{{Name: engine.SourceTableCounters, State: engine.SourceAvailable, Detail: "TABLE_STATISTICS"},
+			{Name: engine.SourceAuditLog, State: engine.SourceOff, Detail: "set audit_log in the profile"}},
+		WindowFrom: from, WindowUntil: from.Add(40 * time.Second), Looked: 29 * time.Second,
+		Counted:      true,
+		Access:       []engine.TableAccess{{Table: "orders", Reads: 1200, Writes: 3}},
+		Unattributed: []engine.TableAccess{{Table: "orders", Reads: 1200, Writes: 3}},
+		Problems:     []string{"looked at 29s of the 40s window"},
+		Attempts:     []activities.Attempt{{Account: "crm@10.0.0.9", DeniedLogins: 12, FirstSeen: from, LastSeen: from, Source: "audit log"}},
+	}
+	var b bytes.Buffer
+	renderStatus(&b, statusView{Status: st, ExecutionStatus: "Running"})
+	text := b.String()
+	for _, want := range []string{
+		"\nevidence (window 2026-11-01 10:00 UTC -> 2026-11-01 10:00 UTC, looked at 29s):\n",
+		"  counted on orders: 1,200 rows read, 3 changed\n",
+		"  unattributed: orders (1,200 reads, 3 writes) and no client seen explains it\n",
+		"  incomplete: looked at 29s of the 40s window\n",
+		"    crm@10.0.0.9: 12 denied logins, 0 refused statements",
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.Regexp(t, `(?m)^  audit-log\s+off\s+set audit_log in the profile$`, text)
 }

@@ -127,9 +127,12 @@ func (a *app) acknowledgeCommand() *cobra.Command {
 	var in workflows.Acknowledgement
 	cmd := &cobra.Command{
 		Use:   "acknowledge-clients <connection> <database> --as <name> --note <why>",
-		Short: "Acknowledge the clients seen during sampling: they will lose access when it is cut",
-		Long: `When sampling saw clients connected to <database>, the retirement stops until a DBA
-says they may lose access (or cancels). Look at them first with retire status.`,
+		Short: "Acknowledge the usage evidence of sampling: clients seen, unexplained access, gaps",
+		Long: `When sampling saw clients reach <database> (whatever their default database), when the
+server's counters show reads or writes that no client seen explains, or when the evidence is
+incomplete (no counters, a gap in which nobody looked), the retirement stops before access is
+cut until a DBA acknowledges exactly that (or cancels). Look at it first with retire status:
+its "evidence" lines say what is to be acknowledged.`,
 		Example: `  retire status local shop      # the "clients seen" table
   retire acknowledge-clients local shop --as dba --note "report@10.1.2.3 is the retired BI box"`,
 		Args: target,
@@ -141,13 +144,51 @@ says they may lose access (or cancels). Look at them first with retire status.`,
 			if err != nil {
 				return err
 			}
+			what := plural(len(st.Clients), "client", "clients")
+			if ev := st.Evidence; ev != nil && (len(ev.Unattributed) > 0 || len(ev.Problems) > 0) {
+				what = fmt.Sprintf("the usage evidence (%s, %s, %s)", what, plural(len(ev.Unattributed), "unattributed table", "unattributed tables"), plural(len(ev.Problems), "gap in the evidence", "gaps in the evidence"))
+			}
 			fmt.Fprintf(a.out, "%s acknowledged by %s; access is cut next (strategy %s), then the observation window of %s begins\n",
-				plural(len(st.Clients), "client", "clients"), in.By, st.Request.Strategy, days(st.ObserveTotal))
+				what, in.By, st.Request.Strategy, days(st.ObserveTotal))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
 	cmd.Flags().StringVar(&in.Note, "note", "", "why these clients may lose access (required)")
+	return cmd
+}
+
+func (a *app) acknowledgeAttemptsCommand() *cobra.Command {
+	var in workflows.Acknowledgement
+	cmd := &cobra.Command{
+		Use:   "acknowledge-attempts <connection> <database> --as <name> --note <why>",
+		Short: "Acknowledge who kept trying to reach the data after the cut, so the drop may go on",
+		Long: `After the cut, retire counts who still tries to reach <database>: denied logins of the
+locked accounts, statements refused on the revoked grants, failures in the audit log. Whoever
+still tries is the strongest sign the data is still needed, so the drop waits until a DBA or an
+owner acknowledges the attempts counted so far (or an owner objects). Attempts that come after
+an acknowledgement need one again. Look at them first with retire status.`,
+		Example: `  retire status local shop      # the "attempts after the cut" lines
+  retire acknowledge-attempts local shop --as dba --note "the Nagios check, removed in CHG-12"`,
+		Args: target,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these attempts may be ignored: --note")); err != nil {
+				return err
+			}
+			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledgeAttempts, in)
+			if err != nil {
+				return err
+			}
+			n := 0
+			if st.Evidence != nil {
+				n = int(st.Evidence.AckedCount)
+			}
+			fmt.Fprintf(a.out, "%s after the cut acknowledged by %s; the drop may proceed once the window is over and signed off\n", plural(n, "attempt", "attempts"), in.By)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
+	cmd.Flags().StringVar(&in.Note, "note", "", "why these attempts may be ignored (required)")
 	return cmd
 }
 

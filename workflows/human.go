@@ -46,6 +46,13 @@ func (r *retirement) registerUpdates(ctx workflow.Context) error {
 			r.s.Acknowledgement = &in
 			return r.acted(ctx), nil
 		}, func(ctx workflow.Context, in Acknowledgement) error { return r.canAcknowledge(in) }},
+
+		{UpdateAcknowledgeAttempts, func(ctx workflow.Context, in Acknowledgement) (Status, error) {
+			in.At = r.now(ctx)
+			ev := r.s.Evidence
+			ev.AttemptsAck, ev.AckedCount, ev.AckedProblems = &in, attemptTotal(ev.Attempts), len(ev.AttemptProblems)
+			return r.acted(ctx), nil
+		}, func(ctx workflow.Context, in Acknowledgement) error { return r.canAcknowledgeAttempts(in) }},
 	}
 	for _, h := range handlers {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
@@ -164,7 +171,7 @@ func (r *retirement) canAcknowledge(in Acknowledgement) error {
 		return errors.New("say why these clients may lose access: --note")
 	case r.s.Acknowledgement != nil:
 		return fmt.Errorf("already acknowledged by %s", r.s.Acknowledgement.By)
-	case r.s.Phase != PhaseSample || len(r.s.Clients) == 0 || r.s.Waiting == "":
+	case r.s.Phase != PhaseSample || len(r.evidenceToAcknowledge()) == 0 || r.s.Waiting == "":
 		return fmt.Errorf("%s is not waiting for an acknowledgement (phase %s)", r.target(), r.s.Phase)
 	}
 	return nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,10 +74,11 @@ func Markdown(s Status) string {
 			fmt.Fprintf(&b, "- %s **extended** by %s at %s %s\n", x.By, days(x.Extra), when(x.At), quoted(x.Reason))
 		}
 	}
+	evidenceSection(&b, s)
 	if len(s.Clients) > 0 {
-		fmt.Fprintf(&b, "\n### Clients seen (%d looks)\n\n| client | connections | first seen | last seen |\n|---|---|---|---|\n", s.SampleLooks)
+		fmt.Fprintf(&b, "\n### Clients seen (%d looks)\n\n| client | how | tables | connections | first seen | last seen |\n|---|---|---|---|---|---|\n", s.SampleLooks)
 		for _, c := range s.Clients {
-			fmt.Fprintf(&b, "| %s@%s %s | %d | %s | %s |\n", c.User, c.Host, c.Program, c.Count, when(c.FirstSeen), when(c.LastSeen))
+			fmt.Fprintf(&b, "| %s@%s %s | %s | %s | %d | %s | %s |\n", c.User, c.Host, c.Program, strings.Join(c.Via, ", "), strings.Join(c.Tables, ", "), c.Count, when(c.FirstSeen), when(c.LastSeen))
 		}
 	}
 	if len(s.Notices) > 0 {
@@ -209,3 +211,63 @@ func quoted(s string) string {
 	}
 	return "— “" + s + "”"
 }
+
+// evidenceSection is what the drop's usage evidence rests on: the sources and how complete
+// they were, what the counters counted table by table, who kept trying after the cut, and
+// who acknowledged what.
+func evidenceSection(b *strings.Builder, s Status) {
+	ev := s.Evidence
+	if ev == nil {
+		return
+	}
+	b.WriteString("\n### Evidence\n\n")
+	fmt.Fprintf(b, "Sampling window %s → %s; looked at %s of it", when(ev.WindowFrom), when(ev.WindowUntil), days(ev.Looked.Round(time.Second)))
+	if len(ev.Gaps) > 0 {
+		fmt.Fprintf(b, "; nobody looked %s", gapsText(ev.Gaps))
+	}
+	b.WriteString(".\n\n| source | state | sees | detail |\n|---|---|---|---|\n")
+	for _, src := range ev.Sources {
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", src.Name, src.State, cell(src.Sees), cell(src.Detail))
+	}
+	for _, c := range ev.Changes {
+		restored := "put back"
+		if !ev.SettingsRestored {
+			restored = "NOT put back yet"
+		}
+		fmt.Fprintf(b, "\nretire set %s from %s to %s for the retirement (%s).\n", c.Variable, c.Before, c.After, restored)
+	}
+	if ev.Counted {
+		if len(ev.Access) == 0 {
+			b.WriteString("\nThe counters counted no read and no write on any table in the window.\n")
+		} else {
+			b.WriteString("\n| table | rows read | rows changed | between | explained by a client seen |\n|---|---|---|---|---|\n")
+			for _, t := range ev.Access {
+				explained := "yes"
+				if slices.ContainsFunc(ev.Unattributed, func(u engine.TableAccess) bool { return u.Table == t.Table }) {
+					explained = "**no**"
+				}
+				fmt.Fprintf(b, "| %s | %d | %d | %s … %s | %s |\n", t.Table, t.Reads, t.Writes, when(t.From), when(t.To), explained)
+			}
+		}
+	}
+	for _, p := range ev.Problems {
+		fmt.Fprintf(b, "- incomplete: %s\n", p)
+	}
+	if a := s.Acknowledgement; a != nil {
+		fmt.Fprintf(b, "- %s acknowledged the evidence before the cut at %s %s\n", a.By, when(a.At), quoted(a.Note))
+	}
+	for _, p := range ev.AttemptProblems {
+		fmt.Fprintf(b, "- incomplete after the cut: %s\n", p)
+	}
+	if len(ev.Attempts) > 0 {
+		b.WriteString("\nAttempts after the cut:\n\n| account | denied logins | refused statements | first | last | seen by |\n|---|---|---|---|---|---|\n")
+		for _, at := range ev.Attempts {
+			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", at.Account, at.DeniedLogins, at.RefusedStatements, when(at.FirstSeen), when(at.LastSeen), at.Source)
+		}
+		if a := ev.AttemptsAck; a != nil {
+			fmt.Fprintf(b, "\n%s acknowledged %d attempt(s) at %s %s\n", a.By, ev.AckedCount, when(a.At), quoted(a.Note))
+		}
+	}
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -60,7 +60,7 @@ func (s *lifecycle) TestOwnersAreToldAtEachStep() {
 }
 
 func (s *lifecycle) TestClientsSeenAreTold() {
-	s.results["SampleClients"] = activities.SampleResult{Seen: []engine.Session{{User: "sms", Host: "10.0.0.7", Count: 4}}, Looks: 10}
+	s.results["SampleClients"] = s.looked(activities.SampleResult{Seen: []engine.Session{{User: "sms", Host: "10.0.0.7", Count: 4}}, Looks: 10})
 	var ack error
 	s.update(4*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "moved"}, &ack)
 	s.execute(request(ReasonMigration))

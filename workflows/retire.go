@@ -5,6 +5,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -136,6 +137,10 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 // history records progress and a lost worker costs at most a day's look (the activity also
 // resumes from its heartbeat).
 func (r *retirement) sample(ctx workflow.Context) error {
+	// Runs started before sampling gathered every source keep the processlist-only look.
+	if r.evidence = workflow.GetVersion(ctx, "usage-evidence", workflow.DefaultVersion, 1) == 1; r.evidence {
+		return r.sampleEvidence(ctx)
+	}
 	from, until := r.s.StartedAt, r.s.SampleUntil
 	days := int((until.Sub(from) + 24*time.Hour - 1) / (24 * time.Hour))
 	for day := 1; day <= days; day++ {
@@ -163,12 +168,25 @@ func (r *retirement) sample(ctx workflow.Context) error {
 // awaitClientsAcknowledged stops the retirement until a DBA has seen the clients that would
 // lose access (seeds/000: the SMS outage came from a client nobody knew about).
 func (r *retirement) awaitClientsAcknowledged(ctx workflow.Context) error {
-	if len(r.s.Clients) == 0 {
+	what := r.evidenceToAcknowledge()
+	if len(what) == 0 {
 		return nil
 	}
-	r.s.setGate(GateClients, GatePending, fmt.Sprintf("%d client(s) seen: acknowledge or cancel", len(r.s.Clients)), "", time.Time{})
-	r.notify(ctx, notify.Event{Kind: notify.ClientsSeen, Clients: notify.ClientLines(r.s.Clients)})
-	r.wait(ctx, fmt.Sprintf("acknowledgement of %d client(s) seen during sampling (retire acknowledge-clients, or retire cancel)", len(r.s.Clients)))
+	r.s.setGate(GateClients, GatePending, strings.Join(what, "; ")+": acknowledge or cancel", "", time.Time{})
+	if r.evidence {
+		r.s.setGate(GateEvidence, GatePending, strings.Join(what, "; "), "", time.Time{})
+	}
+	lines := notify.ClientLines(r.s.Clients)
+	if ev := r.s.Evidence; ev != nil {
+		for _, u := range ev.Unattributed {
+			lines = append(lines, fmt.Sprintf("unattributed: %s read %d rows, changed %d, between %s and %s (no client seen explains it)", u.Table, u.Reads, u.Writes, stamp(u.From), stamp(u.To)))
+		}
+		for _, p := range ev.Problems {
+			lines = append(lines, "evidence incomplete: "+p)
+		}
+	}
+	r.notify(ctx, notify.Event{Kind: notify.ClientsSeen, Clients: lines})
+	r.wait(ctx, fmt.Sprintf("acknowledgement of the usage evidence (%s): retire acknowledge-clients, or retire cancel", strings.Join(what, "; ")))
 	if err := workflow.Await(ctx, func() bool { return r.s.Acknowledgement != nil || len(r.s.Objections) > 0 }); err != nil {
 		return err
 	}
@@ -178,6 +196,9 @@ func (r *retirement) awaitClientsAcknowledged(ctx workflow.Context) error {
 	}
 	ack := r.s.Acknowledgement
 	r.s.setGate(GateClients, GatePassed, "acknowledged: "+ack.Note, ack.By, ack.At)
+	if r.evidence {
+		r.s.setGate(GateEvidence, GatePassed, "acknowledged as it was: "+strings.Join(what, "; ")+" — "+ack.Note, ack.By, ack.At)
+	}
 	return nil
 }
 
@@ -189,6 +210,13 @@ func (r *retirement) observe(ctx workflow.Context) error {
 	r.s.ObserveUntil = r.s.ObserveFrom.Add(r.s.ObserveTotal)
 	r.details(ctx)
 	r.notify(ctx, notify.Event{Kind: notify.AccessCut, Until: r.s.ObserveUntil})
+	if r.evidence {
+		// Whoever still tries after the cut is counted while the window runs.
+		wctx, stopWatching := workflow.WithCancel(ctx)
+		defer stopWatching()
+		workflow.Go(wctx, r.watchAttempts)
+		r.s.setGate(GateAttempts, GatePending, "counting who still tries while access is cut", "", time.Time{})
+	}
 	var asked int
 	var askAgain time.Time
 	for {
@@ -201,11 +229,27 @@ func (r *retirement) observe(ctx workflow.Context) error {
 			return err
 		}
 		now := r.now(ctx)
+		if r.evidence {
+			r.tellAttempts(ctx)
+		}
 		if !now.Before(r.s.ObserveUntil) {
 			r.s.setGate(GateWindow, GatePassed, "until "+stamp(r.s.ObserveUntil), "", r.s.ObserveUntil)
-			if r.s.Signed() {
+			if r.s.Signed() && r.attemptsSettled() {
+				r.passAttempts(ctx)
 				r.wait(ctx, "")
 				return nil
+			}
+			if r.s.Signed() {
+				// Somebody still knocks: the drop waits for a person to look.
+				ev := r.s.Evidence
+				r.s.setGate(GateAttempts, GatePending, fmt.Sprintf("%d attempt(s) after the cut not acknowledged%s", attemptTotal(ev.Attempts)-ev.AckedCount,
+					strings.Join(append([]string{""}, ev.AttemptProblems[ev.AckedProblems:]...), "; ")), "", time.Time{})
+				r.wait(ctx, "acknowledgement of the access attempts after the cut (retire acknowledge-attempts --as <dba or owner>), or an objection")
+				seen := r.changes
+				if err := workflow.Await(ctx, func() bool { return r.changes != seen }); err != nil {
+					return err
+				}
+				continue
 			}
 			// Ask every day while owners have not signed; the data stays until they do.
 			r.wait(ctx, "owner sign-off (retire approve --as <owner>), or an objection")
@@ -313,6 +357,9 @@ func (r *retirement) dropGates(ctx workflow.Context) error {
 	if len(r.s.Objections) > 0 {
 		failed = append(failed, "an objection stands")
 	}
+	if !r.attemptsSettled() {
+		failed = append(failed, "access attempts after the cut are not acknowledged")
+	}
 	if r.s.ObserveUntil.IsZero() || r.now(ctx).Before(r.s.ObserveUntil) {
 		failed = append(failed, "observation window not over")
 	}
@@ -358,6 +405,7 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 			r.s.Outcome += "; access restored"
 		}
 	}
+	r.restoreSettings(ctx)
 	r.s.FinishedAt, r.s.Waiting = r.now(ctx), "" // nothing is awaited any more
 	// 8. Record: a retirement that dropped its object is in the record phase while the
 	// record is written (runs that ended before the drop go straight to how they ended).

@@ -21,6 +21,13 @@ import (
 
 const day = 24 * time.Hour
 
+// Every evidence source available, and counters that count nothing.
+var (
+	allSources = []engine.EvidenceSource{{Name: engine.SourceSessions, State: engine.SourceAvailable}, {Name: engine.SourceLocks, State: engine.SourceAvailable},
+		{Name: engine.SourceTableCounters, State: engine.SourceAvailable}, {Name: engine.SourceAttempts, State: engine.SourceAvailable}}
+	counters = engine.Counters{On: true, Epoch: "e1", Source: "test", Tables: []engine.TableCounter{{Table: "t", Reads: 10}}}
+)
+
 // The workflow is tested with the Temporal test environment: activities are stubbed (they
 // have their own integration tests against real MariaDB and MinIO) and time skips, so a
 // 35-day window runs in milliseconds.
@@ -52,20 +59,23 @@ func (s *lifecycle) SetupTest() {
 	s.start = s.env.Now()
 	s.calls = map[string][]time.Time{}
 	// Like the real one, the sampling activity watches for the day it is given.
-	s.delay = map[string]time.Duration{"SampleClients": day}
+	s.delay = map[string]time.Duration{"SampleClients": day, "WatchAttempts": day}
 	s.results = map[string]any{
 		"Plan": activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
 			Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 3, Bytes: 16384}}, TotalRows: 3, TotalBytes: 16384}},
-		"SampleClients":  activities.SampleResult{Looks: 100},
-		"SnapshotAccess": snapshot,
-		"CutAccess":      engine.CutResult{Revoked: 1},
-		"Archive":        activities.ArchiveResult{Store: "default", Bucket: "b", Path: "p/", URL: "s3://b/archive/p/", ManifestSHA256: "abc", Tables: 1, Rows: 3},
-		"VerifyArchive":  activities.Verification{OK: true, Tables: 1, Rows: 3, Files: 3},
-		"Drop":           nil,
-		"VerifyGone":     engine.GoneReport{Gone: true, BytesFreed: 16384},
-		"RestoreAccess":  nil,
-		"WriteRecord":    activities.RecordLocation{JSONKey: "p/record.json", MarkdownKey: "p/record.md"},
-		"TestRestore":    activities.RestoreCheck{OK: true, Scratch: "_retire_v_shop", Tables: 1, Rows: 3},
+		"StartSampling":   activities.SamplingStart{At: s.start, Sources: allSources, Counters: &counters},
+		"SampleClients":   activities.SampleResult{Looks: 100, Spans: []engine.Span{{From: s.start, To: s.start.Add(60 * day)}}, Counters: &counters},
+		"WatchAttempts":   activities.AttemptsResult{},
+		"RestoreSettings": nil,
+		"SnapshotAccess":  snapshot,
+		"CutAccess":       engine.CutResult{Revoked: 1},
+		"Archive":         activities.ArchiveResult{Store: "default", Bucket: "b", Path: "p/", URL: "s3://b/archive/p/", ManifestSHA256: "abc", Tables: 1, Rows: 3},
+		"VerifyArchive":   activities.Verification{OK: true, Tables: 1, Rows: 3, Files: 3},
+		"Drop":            nil,
+		"VerifyGone":      engine.GoneReport{Gone: true, BytesFreed: 16384},
+		"RestoreAccess":   nil,
+		"WriteRecord":     activities.RecordLocation{JSONKey: "p/record.json", MarkdownKey: "p/record.md"},
+		"TestRestore":     activities.RestoreCheck{OK: true, Scratch: "_retire_v_shop", Tables: 1, Rows: 3},
 	}
 }
 
@@ -88,6 +98,13 @@ func (s *lifecycle) execute(req Request) {
 		return notify.Result{Sent: true, To: ev.Owners}, s.notifyErr
 	}).Maybe()
 	s.env.ExecuteWorkflow(RetireDatabase, req)
+}
+
+// looked is a sampling result that looked at the whole window, with counters that count
+// nothing new.
+func (s *lifecycle) looked(res activities.SampleResult) activities.SampleResult {
+	res.Spans, res.Counters = []engine.Span{{From: s.start, To: s.start.Add(60 * day)}}, &counters
+	return res
 }
 
 func request(reason Reason) Request {
@@ -238,7 +255,7 @@ func (s *lifecycle) TestRequesterAndStrangerCannotSignOff() {
 
 func (s *lifecycle) TestClientsSeenWaitForAcknowledgement() {
 	seen := []engine.Session{{User: "sms", Host: "10.0.0.7", Count: 4}}
-	s.results["SampleClients"] = activities.SampleResult{Seen: seen, Looks: 10}
+	s.results["SampleClients"] = s.looked(activities.SampleResult{Seen: seen, Looks: 10})
 	var early, ack error
 	s.update(day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "too early"}, &early)
 	s.update(10*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "sms moved to the new db on 11-20"}, &ack)

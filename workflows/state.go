@@ -27,6 +27,13 @@ type retirement struct {
 	ending bool
 	// recordless is true for a run refused before it looked at anything.
 	recordless bool
+	// evidence is false for runs started before sampling gathered every source (replay).
+	evidence bool
+	// attemptsTold is how many attempts after the cut owners were told of, when, in how
+	// many notices.
+	attemptsTold    int64
+	attemptsToldAt  time.Time
+	attemptsNotices int
 	// changes counts human input, so that waits wake up when an owner acts.
 	changes int
 	// notifying is false for runs started before owners were notified (replay).
@@ -69,6 +76,8 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 		return nil, err
 	}
 	workflow.Go(ctx, r.followArchive)
+	workflow.Go(ctx, r.followSampling)
+	workflow.Go(ctx, r.followAttempts)
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
 	}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"time"
 
 	"github.com/dataretire/retire/activities"
@@ -25,25 +26,27 @@ type Status struct {
 
 	Plan *activities.Plan `json:"plan,omitempty"`
 	// ObjectLock is the id of the workflow that holds the object on its server for this run.
-	ObjectLock      string                     `json:"object_lock,omitempty"`
-	Clients         []engine.Session           `json:"clients,omitempty"`
-	SampleLooks     int                        `json:"sample_looks,omitempty"`
-	Acknowledgement *Acknowledgement           `json:"acknowledgement,omitempty"`
-	Cut             *engine.CutResult          `json:"cut,omitempty"`
-	AccessRestored  bool                       `json:"access_restored,omitempty"`
-	Signoffs        []Signoff                  `json:"signoffs,omitempty"`
-	Objections      []Objection                `json:"objections,omitempty"`
-	Extensions      []Extension                `json:"extensions,omitempty"`
-	Archiving       *Archiving                 `json:"archiving,omitempty"`
-	Archive         *activities.ArchiveResult  `json:"archive,omitempty"`
-	Verification    *activities.Verification   `json:"verification,omitempty"`
-	RestoreCheck    *activities.RestoreCheck   `json:"restore_check,omitempty"`
-	Gone            *engine.GoneReport         `json:"gone,omitempty"`
-	Gates           []Gate                     `json:"gates"`
-	Notices         []Notice                   `json:"notices,omitempty"`
-	Outcome         string                     `json:"outcome,omitempty"`
-	Error           string                     `json:"error,omitempty"`
-	RecordKeys      *activities.RecordLocation `json:"record_keys,omitempty"`
+	ObjectLock      string           `json:"object_lock,omitempty"`
+	Clients         []engine.Session `json:"clients,omitempty"`
+	SampleLooks     int              `json:"sample_looks,omitempty"`
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	// Evidence is the usage evidence (runs started before it existed have only Clients).
+	Evidence       *Evidence                  `json:"evidence,omitempty"`
+	Cut            *engine.CutResult          `json:"cut,omitempty"`
+	AccessRestored bool                       `json:"access_restored,omitempty"`
+	Signoffs       []Signoff                  `json:"signoffs,omitempty"`
+	Objections     []Objection                `json:"objections,omitempty"`
+	Extensions     []Extension                `json:"extensions,omitempty"`
+	Archiving      *Archiving                 `json:"archiving,omitempty"`
+	Archive        *activities.ArchiveResult  `json:"archive,omitempty"`
+	Verification   *activities.Verification   `json:"verification,omitempty"`
+	RestoreCheck   *activities.RestoreCheck   `json:"restore_check,omitempty"`
+	Gone           *engine.GoneReport         `json:"gone,omitempty"`
+	Gates          []Gate                     `json:"gates"`
+	Notices        []Notice                   `json:"notices,omitempty"`
+	Outcome        string                     `json:"outcome,omitempty"`
+	Error          string                     `json:"error,omitempty"`
+	RecordKeys     *activities.RecordLocation `json:"record_keys,omitempty"`
 }
 
 // Archiving is the export under way, as the Archive activity last reported it (at most
@@ -72,14 +75,26 @@ const (
 	GateGone        = "verified gone"
 )
 
+// gateOrder is the order gates are met in, for a gate that is added during the run.
+var gateOrder = []string{GatePlan, GateClients, GateEvidence, GateAccessCut, GateWindow, GateAttempts, GateSignoff, GateNoObjection, GateArchive, GateRestorable, GateDropped, GateGone}
+
 func (s *Status) gate(name string) *Gate {
 	for i := range s.Gates {
 		if s.Gates[i].Name == name {
 			return &s.Gates[i]
 		}
 	}
-	s.Gates = append(s.Gates, Gate{Name: name, State: GatePending})
-	return &s.Gates[len(s.Gates)-1]
+	at := len(s.Gates)
+	if rank := slices.Index(gateOrder, name); rank >= 0 {
+		for i, g := range s.Gates {
+			if r := slices.Index(gateOrder, g.Name); r > rank {
+				at = i
+				break
+			}
+		}
+	}
+	s.Gates = slices.Insert(s.Gates, at, Gate{Name: name, State: GatePending})
+	return &s.Gates[at]
 }
 
 func (s *Status) setGate(name, state, detail, by string, at time.Time) {

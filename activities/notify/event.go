@@ -20,6 +20,9 @@ type Kind string
 const (
 	// ClientsSeen: sampling saw clients; a DBA must acknowledge them or cancel.
 	ClientsSeen Kind = "clients-seen"
+	// AccessAttempts: after the cut, somebody keeps trying to reach the data (at once, then a
+	// daily digest while it goes on); the drop waits for an acknowledgement or an objection.
+	AccessAttempts Kind = "access-attempts"
 	// AccessCut: access is cut until Until; owners may object, extend or sign off.
 	AccessCut Kind = "access-cut"
 	// Reminder: the observation window ends in a few days.
@@ -33,7 +36,7 @@ const (
 )
 
 // Kinds lists every event kind.
-var Kinds = []Kind{ClientsSeen, AccessCut, Reminder, SignoffNeeded, Dropped, Aborted}
+var Kinds = []Kind{ClientsSeen, AccessCut, AccessAttempts, Reminder, SignoffNeeded, Dropped, Aborted}
 
 // Event is what the workflow knows when something happens; Render turns it into a Message.
 // It is a plain value (the notify activity's input), so it carries no credentials and is
@@ -137,7 +140,7 @@ func ClientLines(ss []engine.Session) []string {
 func (e Event) Recipients() []string {
 	var to []string
 	switch e.Kind {
-	case ClientsSeen, AccessCut, Dropped, Aborted:
+	case ClientsSeen, AccessCut, AccessAttempts, Dropped, Aborted:
 		to = append([]string{e.Requester}, e.Owners...)
 	case Reminder:
 		to = e.Owners
@@ -200,6 +203,18 @@ func Render(e Event, ui string) (Message, error) {
 			line("")
 			line("Owners (%s): if you recognise a client that still needs this data, tell %s.", strings.Join(e.Owners, ", "), e.Requester)
 		}
+	case AccessAttempts:
+		subject = fmt.Sprintf("[retire] %s: %d account(s) still try to reach it after the cut", target, len(e.Clients))
+		line("Access to database %s on %s was cut (%s, requested by %s%s), and these still try to reach it:", e.Object, e.Connection, e.Reason, e.Requester, e.ticket())
+		for _, c := range e.Clients {
+			line("  - %s", c)
+		}
+		line("")
+		line("Whoever still tries is the strongest sign the data is still needed. Nothing is dropped until somebody looks:")
+		line("if it is still needed, object, and access comes back exactly as it was:")
+		cmds(e.perOwner("object", "--reason", `"<why it is still needed>"`))
+		line("if these attempts may be ignored (a monitor, a retired batch host), acknowledge them:")
+		cmds([]string{e.cmd("acknowledge-attempts", "--as", arg(e.Requester), "--note", `"<why they may be ignored>"`)})
 	case AccessCut:
 		subject = fmt.Sprintf("[retire] %s: access cut until %s: object if the data is still needed", target, day(e.Until))
 		line("Access to database %s on %s has been cut (%s, requested by %s%s).", e.Object, e.Connection, e.Reason, e.Requester, e.ticket())

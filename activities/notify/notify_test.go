@@ -35,6 +35,8 @@ func event(kind Kind) Event {
 	switch kind {
 	case ClientsSeen:
 		e.Clients = ClientLines([]engine.Session{{User: "bi", Host: "10.0.0.7", Program: "metabase", Count: 3, FirstSeen: at.Add(-48 * time.Hour), LastSeen: at.Add(-time.Hour)}})
+	case AccessAttempts:
+		e.Clients = []string{"crm@10.0.0.9: 12 denied logins, 0 refused statements, 2026-11-22 09:00 UTC .. 2026-11-22 10:00 UTC (counters)"}
 	case AccessCut:
 		e.Until = at.Add(14 * 24 * time.Hour)
 	case Reminder:
@@ -58,6 +60,11 @@ var mustSay = map[Kind][]string{
 		"bi@10.0.0.7 (metabase), 3 connection(s)",
 		`retire acknowledge-clients orders-prod orders_2019 --as dba --note "<why they may lose access>"`,
 		"retire cancel orders-prod orders_2019",
+	},
+	AccessAttempts: {
+		"crm@10.0.0.9: 12 denied logins",
+		`retire object orders-prod orders_2019 --as alice --reason "<why it is still needed>"`,
+		`retire acknowledge-attempts orders-prod orders_2019 --as dba --note "<why they may be ignored>"`,
 	},
 	AccessCut: {
 		"observed until 2026-12-06 09:00 UTC (in 14 days)",
@@ -90,22 +97,24 @@ var mustSay = map[Kind][]string{
 }
 
 var subjects = map[Kind]string{
-	ClientsSeen:   "[retire] orders-prod/orders_2019: 1 client(s) still connect: acknowledge or cancel",
-	AccessCut:     "[retire] orders-prod/orders_2019: access cut until 2026-12-06: object if the data is still needed",
-	Reminder:      "[retire] orders-prod/orders_2019: observation ends 2026-11-23 (in 2 days)",
-	SignoffNeeded: "[retire] orders-prod/orders_2019: sign-off needed before the drop",
-	Dropped:       "[retire] orders-prod/orders_2019: dropped, archived at archive/orders-prod/orders_2019/0197a3c2-run/",
-	Aborted:       "[retire] orders-prod/orders_2019: retirement aborted (objection by bob: finance still reads it at quarter end)",
+	ClientsSeen:    "[retire] orders-prod/orders_2019: 1 client(s) still connect: acknowledge or cancel",
+	AccessAttempts: "[retire] orders-prod/orders_2019: 1 account(s) still try to reach it after the cut",
+	AccessCut:      "[retire] orders-prod/orders_2019: access cut until 2026-12-06: object if the data is still needed",
+	Reminder:       "[retire] orders-prod/orders_2019: observation ends 2026-11-23 (in 2 days)",
+	SignoffNeeded:  "[retire] orders-prod/orders_2019: sign-off needed before the drop",
+	Dropped:        "[retire] orders-prod/orders_2019: dropped, archived at archive/orders-prod/orders_2019/0197a3c2-run/",
+	Aborted:        "[retire] orders-prod/orders_2019: retirement aborted (objection by bob: finance still reads it at quarter end)",
 }
 
 // Owners (mail domain example.com) each event goes to; the team list is CC'd on all.
 var recipients = map[Kind][]string{
-	ClientsSeen:   {"dba", "alice", "bob"},
-	AccessCut:     {"dba", "alice", "bob"},
-	Reminder:      {"alice", "bob", "dba"},
-	SignoffNeeded: {"alice", "bob"}, // the requester cannot sign off
-	Dropped:       {"dba", "alice", "bob"},
-	Aborted:       {"dba", "alice", "bob"},
+	ClientsSeen:    {"dba", "alice", "bob"},
+	AccessCut:      {"dba", "alice", "bob"},
+	AccessAttempts: {"dba", "alice", "bob"},
+	Reminder:       {"alice", "bob", "dba"},
+	SignoffNeeded:  {"alice", "bob"}, // the requester cannot sign off
+	Dropped:        {"dba", "alice", "bob"},
+	Aborted:        {"dba", "alice", "bob"},
 }
 
 func TestRenderSaysWhatToDo(t *testing.T) {
