@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"strconv"
@@ -24,10 +25,13 @@ const maxAuditRead = 32 << 20
 // and, from the accounts given (by user name), failed connections and connections refused
 // with an error. An empty cursor is the end of the log as it is now.
 //
-// The cursor is "inode:offset" of the next line to read. When the file at the path is not
+// The cursor is "inode:offset:fingerprint" of the next line to read (see auditCursor). When the file at the path is not
 // the one the cursor points into any more (server_audit rotated it), the rest of the old
-// file is read from path.1 when that is it, and the new file from its start; a file
-// shorter than the cursor (truncated) is read from its start. Only whole lines are read.
+// file is read from whichever of path.1..path.9 it is now, then the files rotated after it,
+// then the new file from its start. When the old file is in none of them (rotated past
+// path.9, or removed), or a file shorter than the cursor was truncated, lines were lost:
+// the events begin with one of Op OpLogGap ("LOG_GAP", Code -1, At now, no table), and
+// the file is read from its start. Only whole lines are read.
 // Times are the server's local time (server_audit writes no zone), read as its system time
 // zone.
 func (a *Adapter) AuditEvents(ctx context.Context, db string, accounts []engine.AccountRef, cursor string) ([]engine.AuditEvent, string, error) {
@@ -42,12 +46,16 @@ func (a *Adapter) AuditEvents(ctx context.Context, db string, accounts []engine.
 		next, err := auditLogEnd(path)
 		return nil, next, err
 	}
-	lines, next, err := readAuditLog(path, cursor, maxAuditRead)
+	lines, next, gap, err := readAuditLog(path, cursor, maxAuditRead)
 	if err != nil {
 		return nil, cursor, err
 	}
+	var out []engine.AuditEvent
+	if gap {
+		out = append(out, logGap(db))
+	}
 	if len(lines) == 0 {
-		return nil, next, nil
+		return out, next, nil
 	}
 	pool, err := a.open()
 	if err != nil {
@@ -72,13 +80,22 @@ func (a *Adapter) AuditEvents(ctx context.Context, db string, accounts []engine.
 			recs = append(recs, rec)
 		}
 	}
-	var out []engine.AuditEvent
 	for _, rec := range toLogins(recs) {
 		if e, ok := rec.event(db, accounts, caps.lctn, zone); ok {
 			out = append(out, e)
 		}
 	}
 	return out, next, nil
+}
+
+// OpLogGap is the Op of the event AuditEvents returns when lines of the log were lost
+// before it could read them (see readAuditLog): whatever they said is not known.
+const OpLogGap = "LOG_GAP"
+
+// logGap is that event: now, with Code -1 so that it counts as a failure where it is not
+// looked at, and no user or table.
+func logGap(db string) engine.AuditEvent {
+	return engine.AuditEvent{At: time.Now().UTC(), Op: OpLogGap, DB: db, Code: -1}
 }
 
 // toLogins gives table events the account the connection logged in as. server_audit names
@@ -286,47 +303,129 @@ func (r auditRecord) event(db string, accounts []engine.AccountRef, lctn int, zo
 	return e, false
 }
 
-// auditCursor is a position in the log: the file (inode) and the offset of the next line.
+// auditCursor is a position in the log: the file (inode), the offset of the next line, and,
+// once lines were read from the file, a fingerprint of its first line, so that a new file
+// that got the inode of a removed one (the oldest rotation is removed just before the new
+// file is made) is not taken for it.
 type auditCursor struct {
 	ino uint64
 	off int64
+	fp  string
 }
 
 func (c auditCursor) String() string {
-	return strconv.FormatUint(c.ino, 10) + ":" + strconv.FormatInt(c.off, 10)
+	s := strconv.FormatUint(c.ino, 10) + ":" + strconv.FormatInt(c.off, 10)
+	if c.fp != "" {
+		s += ":" + c.fp
+	}
+	return s
 }
 
 func parseAuditCursor(s string) (auditCursor, error) {
-	ino, off, ok := strings.Cut(s, ":")
-	i, err1 := strconv.ParseUint(ino, 10, 64)
-	o, err2 := strconv.ParseInt(off, 10, 64)
-	if !ok || err1 != nil || err2 != nil || o < 0 {
-		return auditCursor{}, fmt.Errorf("audit log cursor %q is not inode:offset: %w", s, engine.ErrRefused)
+	f := strings.Split(s, ":")
+	bad := fmt.Errorf("audit log cursor %q is not inode:offset[:fingerprint]: %w", s, engine.ErrRefused)
+	if len(f) < 2 || len(f) > 3 {
+		return auditCursor{}, bad
 	}
-	return auditCursor{ino: i, off: o}, nil
+	i, err1 := strconv.ParseUint(f[0], 10, 64)
+	o, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || o < 0 {
+		return auditCursor{}, bad
+	}
+	c := auditCursor{ino: i, off: o}
+	if len(f) == 3 {
+		if _, err := strconv.ParseUint(f[2], 16, 64); err != nil || len(f[2]) != 16 {
+			return auditCursor{}, bad
+		}
+		c.fp = f[2]
+	}
+	return c, nil
+}
+
+// fingerprintLen bounds the first line a fingerprint is taken of.
+const fingerprintLen = 512
+
+// fingerprint is the FNV-1a hash of the file's first line (at most fingerprintLen bytes);
+// "" for an empty file.
+func fingerprint(f *os.File, size int64) (string, error) {
+	buf := make([]byte, min(size, fingerprintLen))
+	if len(buf) == 0 {
+		return "", nil
+	}
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the audit log: %w", err)
+	}
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		buf = buf[:i+1]
+	}
+	h := fnv.New64a()
+	h.Write(buf)
+	return fmt.Sprintf("%016x", h.Sum64()), nil
+}
+
+// logFile is one open file of the log and what it was when opened.
+type logFile struct {
+	f    *os.File
+	ino  uint64
+	size int64
+}
+
+// openLog opens a file of the log; nil, nil when there is none.
+func openLog(path string) (*logFile, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat the audit log: %w", err)
+	}
+	return &logFile{f: f, ino: fileID(fi), size: fi.Size()}, nil
+}
+
+// cursor is the position off in the file (off is after a whole line, or 0).
+func (lf *logFile) cursor(off int64) (string, error) {
+	c := auditCursor{ino: lf.ino, off: off}
+	if off > 0 {
+		fp, err := fingerprint(lf.f, lf.size)
+		if err != nil {
+			return "", err
+		}
+		c.fp = fp
+	}
+	return c.String(), nil
+}
+
+// is says whether the file is the one the cursor points into.
+func (lf *logFile) is(c auditCursor) (bool, error) {
+	if lf.ino != c.ino {
+		return false, nil
+	}
+	if c.fp == "" {
+		return true, nil
+	}
+	fp, err := fingerprint(lf.f, lf.size)
+	return fp == c.fp, err
 }
 
 // auditLogEnd is the cursor at the end of the last whole line of the log now; a log that
 // does not exist yet is "0:0", so that all of it is read once it appears.
 func auditLogEnd(path string) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return auditCursor{}.String(), nil
+	lf, err := openLog(path)
+	if err != nil || lf == nil {
+		return auditCursor{}.String(), err
 	}
-	if err != nil {
-		return "", fmt.Errorf("open the audit log: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("stat the audit log: %w", err)
-	}
-	end := fi.Size()
+	defer lf.f.Close()
+	end := lf.size
 	// Step back over a line being written.
 	const tail = 64 << 10
 	from := max(0, end-tail)
 	buf := make([]byte, end-from)
-	if _, err := f.ReadAt(buf, from); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := lf.f.ReadAt(buf, from); err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read the audit log: %w", err)
 	}
 	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
@@ -334,63 +433,146 @@ func auditLogEnd(path string) (string, error) {
 	} else if from == 0 {
 		end = 0
 	}
-	return auditCursor{ino: fileID(fi), off: end}.String(), nil
+	return lf.cursor(end)
 }
 
-// readAuditLog reads whole lines from the cursor on (at most limit bytes), following a
-// rotation, and returns them with the cursor after the last one.
-func readAuditLog(path, cursor string, limit int64) ([]string, string, error) {
-	cur, err := parseAuditCursor(cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		// Rotated and not yet written again, or not there yet: nothing to read now.
-		return nil, cursor, nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("open the audit log: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, "", fmt.Errorf("stat the audit log: %w", err)
-	}
-	id := fileID(fi)
-	var lines []string
-	if cur.ino != 0 && id != cur.ino {
-		// Rotated: what was written after the cursor and before the rotation is in path.1.
-		if old, err := os.Open(path + ".1"); err == nil {
-			ofi, err := old.Stat()
-			if err == nil && fileID(ofi) == cur.ino {
-				var off int64
-				lines, off, err = readLines(old, cur.off, limit)
-				if err == nil && off < ofi.Size() {
-					// More than limit left in the old file: go on there next time.
-					old.Close()
-					return lines, auditCursor{ino: cur.ino, off: off}.String(), nil
-				}
-			}
-			old.Close()
-			if err != nil {
-				return nil, "", err
+// auditRotations is how many rotated logs readAuditLog looks through for the cursor's file:
+// path.1 (the newest) to path.9, as server_audit keeps them by default
+// (server_audit_file_rotations=9).
+const auditRotations = 9
+
+// rotatedFrom finds the cursor's file among path.1..path.9 and returns it and the files
+// rotated after it, oldest first, up to the file now at path (current, which a rotation
+// while it looked may have moved to path.1). found is false when the file is in none of
+// them; missing is true when one of the files after it is gone. The caller closes what it
+// returns.
+func rotatedFrom(path string, cur auditCursor, current uint64) (chain []*logFile, found, missing bool, err error) {
+	var opened []*logFile // path.1, path.2, ...; nil where there is none
+	closeAll := func() {
+		for _, lf := range opened {
+			if lf != nil {
+				lf.f.Close()
 			}
 		}
-		cur = auditCursor{ino: id}
 	}
-	if cur.ino == 0 {
-		cur.ino = id
+	for k := 1; k <= auditRotations && !found; k++ {
+		lf, err := openLog(path + "." + strconv.Itoa(k))
+		if err == nil && lf != nil {
+			found, err = lf.is(cur)
+		}
+		opened = append(opened, lf)
+		if err != nil {
+			closeAll()
+			return nil, false, false, err
+		}
 	}
-	if fi.Size() < cur.off {
-		cur.off = 0 // truncated
+	if !found {
+		closeAll()
+		return nil, false, false, nil
 	}
-	more, off, err := readLines(f, cur.off, limit)
+	for i := len(opened) - 1; i >= 0; i-- {
+		lf := opened[i]
+		switch {
+		case lf == nil:
+			missing = true
+		case current != 0 && lf.ino == current:
+			lf.f.Close() // read as the current file
+		default:
+			chain = append(chain, lf)
+		}
+	}
+	return chain, true, missing, nil
+}
+
+// readAuditLog reads whole lines from the cursor on (at most limit bytes), following
+// rotations, and returns them with the cursor after the last one. gap is true when lines
+// after the cursor may have been lost: its file rotated past path.9 or was removed (or a
+// file between it and the current one was), or it was truncated below the cursor.
+func readAuditLog(path, cursor string, limit int64) (lines []string, next string, gap bool, err error) {
+	cur, err := parseAuditCursor(cursor)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	cur.off = off
-	return append(lines, more...), cur.String(), nil
+	current, err := openLog(path)
+	if err != nil {
+		return nil, "", false, err
+	}
+	var files []*logFile // from the cursor's file on, oldest first
+	defer func() {
+		for _, lf := range files {
+			lf.f.Close()
+		}
+	}()
+	same := cur.ino == 0
+	if current != nil && !same {
+		if same, err = current.is(cur); err != nil {
+			current.f.Close()
+			return nil, "", false, err
+		}
+	}
+	switch {
+	case current != nil && same:
+		files = []*logFile{current}
+	case cur.ino == 0:
+		// Not there yet: nothing to read now.
+		return nil, cursor, false, nil
+	default:
+		// Rotated: what was written after the cursor is in one of path.1..path.9, and
+		// what was written since in the files rotated after it.
+		var currentID uint64
+		if current != nil {
+			currentID = current.ino
+		}
+		chain, found, missing, err := rotatedFrom(path, cur, currentID)
+		if err != nil {
+			if current != nil {
+				current.f.Close()
+			}
+			return nil, "", false, err
+		}
+		files = chain
+		if current != nil {
+			files = append(files, current)
+		}
+		if !found {
+			if current == nil {
+				// Rotated, and nothing at the path yet: it is not known yet what was lost.
+				return nil, cursor, false, nil
+			}
+			gap = true
+			cur = auditCursor{ino: current.ino}
+		}
+		gap = gap || missing
+	}
+	budget := limit
+	for i, lf := range files {
+		off := int64(0)
+		if i == 0 {
+			off = cur.off
+		}
+		if lf.size < off {
+			gap, off = true, 0 // truncated below the cursor
+		}
+		if lf == current || lf.size-off > budget {
+			// The file being written, or more than the limit left: go on here next time.
+			more, end, err := readLines(lf.f, off, budget)
+			if err != nil {
+				return nil, "", false, err
+			}
+			next, err := lf.cursor(end)
+			return append(lines, more...), next, gap, err
+		}
+		more, _, err := readLines(lf.f, off, budget)
+		if err != nil {
+			return nil, "", false, err
+		}
+		lines = append(lines, more...)
+		budget -= lf.size - off
+	}
+	// Rotated files only (nothing at the path yet): the end of the last.
+	last := files[len(files)-1]
+	next, err = last.cursor(last.size)
+	return lines, next, gap, err
 }
 
 // readLines reads the whole lines of f from off on, at most limit bytes, and returns them

@@ -27,12 +27,13 @@ const (
 		"(qualified names, views, routines, triggers and events of other databases), from the moment userstat is on " +
 		"(information_schema.TABLE_STATISTICS); misses who it was, changes by ON DELETE/UPDATE CASCADE and foreign-key checks " +
 		"(done inside InnoDB), HANDLER reads, query-cache hits and any time userstat is off; restarts and FLUSH TABLE_STATISTICS start it " +
-		"from zero; shows only tables the retire account holds a privilege on"
+		"from zero (a new epoch, as does any other FLUSH); shows only tables the retire account holds a privilege on"
 	seesAttemptsMariaDB = "per user name, not user@host (information_schema.USER_STATISTICS): ACCESS_DENIED counts statements refused " +
 		"on missing grants (1142, 1044) and failed logins with a wrong password or a refused default database (1045, 1044); " +
 		"DENIED_CONNECTIONS adds a session's running count of them again at every statement; a LOCKED account's logins (4151) " +
-		"are counted nowhere, nor a refused USE: only the audit log shows those"
-	seesAuditMariaDB = "every connection and failed login (a locked account's 4151 too) with user, host and time, and with TABLE every " +
+		"are counted nowhere, nor a refused USE, nor statements failing on tables strategy rename moved away (1146): only the audit log shows those"
+	seesAuditMariaDB = "every connection and failed login (a locked account's 4151 too) with user, host and time, with QUERY every statement " +
+		"with its error (1146 on the tables strategy rename moved away), and with TABLE every " +
 		"table read or written whatever the way in (views, routines, triggers, cascading foreign keys; events as user event_scheduler) " +
 		"(server_audit); misses foreign-key checks, users left out by server_audit_incl_users/excl_users, and what was written before the window"
 
@@ -41,10 +42,13 @@ const (
 	seesLocksMySQL = "sessions that hold the database's tables open or locked at a look, whatever their default database " +
 		"(performance_schema.metadata_locks and table_handles); misses what ends between two looks"
 	seesCountersMySQL = "table I/O per table, reads and writes, by anyone however short the connection " +
-		"(performance_schema.table_io_waits_summary_by_table); misses who it was; a restart or TRUNCATE of the table starts it from zero"
+		"(performance_schema.table_io_waits_summary_by_table); misses who it was; a restart or TRUNCATE of the table starts it from zero " +
+		"(a new epoch, as does any TRUNCATE)"
 	seesAttemptsMySQL = "errors per account and error number (performance_schema.events_errors_summary_by_account_by_error): " +
-		"refused statements (1142, 1143, 1044, 1227, 1370) and denied logins (1045, 3118 locked, 3955) counted per user name; " +
-		"logins refused before the account is known are counted per client host only (performance_schema.host_cache), not read"
+		"refused statements (1142, 1143, 1044, 1227, 1370), statements on missing tables (1146: the old names after strategy rename, " +
+		"but any other table the account names that does not exist too) and denied logins (1045, 3118 locked, 3955) counted per user name; " +
+		"logins refused before the account is known are counted per client host only (performance_schema.host_cache), not read; " +
+		"a restart or a TRUNCATE of the summary table starts it from zero (a new epoch, as does any TRUNCATE)"
 )
 
 // EvidenceSources probes, without changing anything, which usage-evidence sources the server
@@ -119,8 +123,12 @@ func (a *Adapter) sourcesMariaDB(ctx context.Context, q querier, h holdings, pro
 	super := h.globalAll || h.global["SUPER"]
 	counters := engine.EvidenceSource{Name: engine.SourceTableCounters, State: engine.SourceAvailable, Sees: seesCountersMariaDB,
 		Detail: "information_schema.TABLE_STATISTICS (userstat is on)", Dynamic: true}
+	// userstat counts neither a LOCKED account's logins (4151) nor statements that fail on
+	// a missing table (1146), as measured on MariaDB 10.11 (TestEvidenceAttemptsAfterTheCut,
+	// TestEvidenceAttemptsAfterARename).
 	attempts := engine.EvidenceSource{Name: engine.SourceAttempts, State: engine.SourceAvailable, Sees: seesAttemptsMariaDB,
-		Detail: "information_schema.USER_STATISTICS (userstat is on)", Dynamic: true}
+		Detail: "information_schema.USER_STATISTICS (userstat is on)", Dynamic: true,
+		Blind: []string{engine.BlindLockedLogins, engine.BlindRenamed}}
 	if userstat == 0 {
 		how := "SET GLOBAL userstat=1 (retire does it for the window when the connection profile lists it under sampling.enable)"
 		if !super {
@@ -167,6 +175,7 @@ func (a *Adapter) auditSourceMariaDB(ctx context.Context, q querier, plugin, dat
 	for _, e := range strings.Split(strings.ToUpper(vars["server_audit_events"]), ",") {
 		events[strings.TrimSpace(e)] = true
 	}
+	src.Blind = auditBlind(events)
 	serverPath := vars["server_audit_file_path"]
 	if serverPath != "" && !filepath.IsAbs(serverPath) && datadir != "" {
 		serverPath = filepath.Join(datadir, serverPath)
@@ -210,6 +219,25 @@ func (a *Adapter) auditSourceMariaDB(ctx context.Context, q querier, plugin, dat
 	return src, nil
 }
 
+// auditBlind is what server_audit, logging events, cannot show of the attempts after the
+// cut: a locked account's failed logins are FAILED_CONNECT events (4151) of CONNECT, and a
+// statement failing on a renamed table (1146) opens no table, so only QUERY logs it, with
+// its error; QUERY_DML and QUERY_DDL log only their kind of statement. An empty list logs
+// every event. As measured on MariaDB 10.11.
+func auditBlind(events map[string]bool) []string {
+	if events[""] && len(events) == 1 {
+		return nil
+	}
+	var blind []string
+	if !events["CONNECT"] {
+		blind = append(blind, engine.BlindLockedLogins)
+	}
+	if !events["QUERY"] {
+		blind = append(blind, engine.BlindRenamed)
+	}
+	return blind
+}
+
 func (a *Adapter) sourcesMySQL(ctx context.Context, q querier, process bool) ([]engine.EvidenceSource, error) {
 	var ps int
 	if err := a.row(ctx, q, "SELECT @@performance_schema", nil, &ps); err != nil {
@@ -221,6 +249,8 @@ func (a *Adapter) sourcesMySQL(ctx context.Context, q querier, process bool) ([]
 	}
 	locks := engine.EvidenceSource{Name: engine.SourceLocks, State: engine.SourceAvailable, Sees: seesLocksMySQL}
 	counters := engine.EvidenceSource{Name: engine.SourceTableCounters, State: engine.SourceAvailable, Sees: seesCountersMySQL}
+	// Not blind: a locked account's logins are error 3118, and statements on the renamed
+	// tables 1146, both counted per account (accountsMySQL).
 	attempts := engine.EvidenceSource{Name: engine.SourceAttempts, State: engine.SourceAvailable, Sees: seesAttemptsMySQL}
 	audit := engine.EvidenceSource{Name: engine.SourceAuditLog, State: engine.SourceUnsupported,
 		Sees:   "MySQL Enterprise Audit writes JSON or XML records that retire does not read",
@@ -351,8 +381,10 @@ const (
 
 // Statements of Counters. None reads the database's own tables: its counters count others.
 const (
-	epochMariaDB = "SELECT @@global.userstat, UNIX_TIMESTAMP() - (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')"
-	epochMySQL   = "SELECT @@performance_schema, UNIX_TIMESTAMP() - (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'), " +
+	epochMariaDB = "SELECT @@global.userstat, UNIX_TIMESTAMP() - (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'), " +
+		"(SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_FLUSH')"
+	epochMySQL = "SELECT @@performance_schema, UNIX_TIMESTAMP() - (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'), " +
+		"(SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Com_truncate'), " +
 		"(SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/io/table/sql/handler')"
 	tablesMariaDB = "SELECT TABLE_NAME, ROWS_READ, ROWS_CHANGED FROM information_schema.TABLE_STATISTICS WHERE " +
 		"(TABLE_SCHEMA = ? AND CAST(TABLE_SCHEMA AS BINARY) = CAST(? AS BINARY)) ORDER BY TABLE_NAME"
@@ -360,10 +392,17 @@ const (
 		"(OBJECT_SCHEMA = ? AND CAST(OBJECT_SCHEMA AS BINARY) = CAST(? AS BINARY)) ORDER BY OBJECT_NAME"
 	accountsMariaDB = "SELECT USER, DENIED_CONNECTIONS, ACCESS_DENIED FROM information_schema.USER_STATISTICS WHERE USER IN "
 	accountsMySQL   = "SELECT USER, ERROR_NUMBER, SUM(SUM_ERROR_RAISED) FROM performance_schema.events_errors_summary_by_account_by_error " +
-		"WHERE ERROR_NUMBER IN (1044, 1045, 1142, 1143, 1227, 1370, 3118, 3955) AND USER IN "
+		"WHERE ERROR_NUMBER IN (1044, 1045, 1142, 1143, 1146, 1227, 1370, 3118, 3955) AND USER IN "
 )
 
-// deniedLoginErrors are MySQL's login refusals; the other errors counted are refused statements.
+// epochReads is how many times Counters reads again when the epoch changed while it read.
+const epochReads = 3
+
+// deniedLoginErrors are MySQL's login refusals; the other errors counted are refused
+// statements. 1146 (ER_NO_SUCH_TABLE) is among them so that statements on the old names
+// after strategy rename count: it counts the account's statements on any missing table,
+// which errs on the side of holding the drop (an account that lost access and keeps
+// failing elsewhere is worth a look), never of missing an attempt.
 var deniedLoginErrors = map[int64]bool{
 	1045: true, // ER_ACCESS_DENIED_ERROR: wrong password
 	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED
@@ -380,11 +419,26 @@ var deniedLoginErrors = map[int64]bool{
 // what they count). MySQL: table_io_waits_summary_by_table (COUNT_READ, COUNT_WRITE) and
 // events_errors_summary_by_account_by_error, also summed per user name.
 //
-// Epoch is the server's start time, UNIX_TIMESTAMP() - Uptime read in one statement: the
-// server computes Uptime from the same statement start time, so it is exact to the second
-// and the same for every reading until the server restarts. A FLUSH TABLE_STATISTICS (or
-// TRUNCATE on MySQL) shows as counters going down, which engine.AccessBetween refuses to
-// compare.
+// Epoch is "<engine>-started:<server start>,<restarts>:<count>", read in one statement. The
+// server's start time is UNIX_TIMESTAMP() - Uptime: the server computes Uptime from the same
+// statement start time, so it is exact to the second and the same for every reading until
+// the server restarts. The count is what else starts the counters from zero:
+//
+//   - MariaDB, "flushes": Com_flush, the server's count of FLUSH statements, which FLUSH
+//     TABLE_STATISTICS, FLUSH USER_STATISTICS (and mariadb-admin flush-table-statistics)
+//     raise, as measured on MariaDB 10.11, and FLUSH STATUS does not reset. Every other
+//     FLUSH (TABLES, LOGS, PRIVILEGES, a backup's FLUSH TABLES WITH READ LOCK) raises it
+//     too: such a window is reported incomplete though the counters went on, never the
+//     other way round.
+//   - MySQL, "truncates": Com_truncate, the count of TRUNCATE TABLE statements, which
+//     TRUNCATE of performance_schema's summary tables (and sys.ps_truncate_all_tables)
+//     raises, as every statement raises its Com_ counter. The TRUNCATE of any table
+//     raises it, with the same consequence. (Not measured: no MySQL 8 server runs here.)
+//
+// The epoch is read again after the tables and accounts: when it changed in between (a
+// FLUSH while they were read, which may have reset them before or after), the reading is
+// taken again, up to epochReads times, and then given an epoch of its own, which compares
+// with no other reading.
 func (a *Adapter) Counters(ctx context.Context, db string, accounts []engine.AccountRef) (engine.Counters, error) {
 	if err := ValidIdentifier(db); err != nil {
 		return engine.Counters{}, err
@@ -402,30 +456,70 @@ func (a *Adapter) counters(ctx context.Context, q querier, db string, accounts [
 	if err != nil {
 		return engine.Counters{}, err
 	}
+	var c engine.Counters
+	for range epochReads {
+		var settled bool
+		c, settled, err = a.countersOnce(ctx, q, si, db, accounts)
+		if err != nil || settled {
+			return c, err
+		}
+	}
+	c.Epoch += ",unsettled:" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	return c, nil
+}
+
+// countersEpoch reads whether the counters count and their epoch (see counters).
+func (a *Adapter) countersEpoch(ctx context.Context, q querier, si serverInfo) (on bool, epoch string, err error) {
+	var n int
+	var start, restarts sql.NullInt64
+	kind := "flushes"
+	if si.engine == "mysql" {
+		kind = "truncates"
+		var enabled sql.NullString
+		if err := a.row(ctx, q, epochMySQL, nil, &n, &start, &restarts, &enabled); err != nil {
+			return false, "", fmt.Errorf("read the counters' epoch: %w", err)
+		}
+		n = min(n, boolInt(enabled.String == "YES"))
+	} else if err := a.row(ctx, q, epochMariaDB, nil, &n, &start, &restarts); err != nil {
+		return false, "", fmt.Errorf("read the counters' epoch: %w", err)
+	}
+	epoch = si.engine + "-started:" + strconv.FormatInt(start.Int64, 10) + "," + kind + ":" + strconv.FormatInt(restarts.Int64, 10)
+	return n != 0, epoch, nil
+}
+
+// countersOnce is one reading; settled is false when the epoch changed while it read.
+func (a *Adapter) countersOnce(ctx context.Context, q querier, si serverInfo, db string, accounts []engine.AccountRef) (c engine.Counters, settled bool, err error) {
 	mysql := si.engine == "mysql"
-	c := engine.Counters{At: time.Now().UTC(), Source: countersMariaDB}
-	var on int
-	var start sql.NullInt64
+	c = engine.Counters{At: time.Now().UTC(), Source: countersMariaDB}
 	if mysql {
 		c.Source = countersMySQL
-		var enabled sql.NullString
-		if err := a.row(ctx, q, epochMySQL, nil, &on, &start, &enabled); err != nil {
-			return engine.Counters{}, fmt.Errorf("read the counters' epoch: %w", err)
-		}
-		on = min(on, boolInt(enabled.String == "YES"))
-	} else if err := a.row(ctx, q, epochMariaDB, nil, &on, &start); err != nil {
-		return engine.Counters{}, fmt.Errorf("read the counters' epoch: %w", err)
 	}
-	c.On = on != 0
-	c.Epoch = si.engine + "-started:" + strconv.FormatInt(start.Int64, 10)
-	if !c.On {
-		return c, nil
+	c.On, c.Epoch, err = a.countersEpoch(ctx, q, si)
+	if err != nil || !c.On {
+		return c, true, err
 	}
+	if err := a.countersRead(ctx, q, mysql, db, accounts, &c); err != nil {
+		return engine.Counters{}, false, err
+	}
+	on, epoch, err := a.countersEpoch(ctx, q, si)
+	if err != nil {
+		return engine.Counters{}, false, err
+	}
+	if !on {
+		// Switched off while read: what was read stands (userstat off keeps its counts),
+		// but nothing counts now.
+		c.On = false
+	}
+	return c, epoch == c.Epoch, nil
+}
+
+// countersRead reads the tables' and the accounts' counters into c.
+func (a *Adapter) countersRead(ctx context.Context, q querier, mysql bool, db string, accounts []engine.AccountRef, c *engine.Counters) error {
 	query := tablesMariaDB
 	if mysql {
 		query = tablesMySQL
 	}
-	err = a.each(ctx, q, query, []any{db, db}, func(r *sql.Rows) error {
+	err := a.each(ctx, q, query, []any{db, db}, func(r *sql.Rows) error {
 		var t engine.TableCounter
 		if err := r.Scan(&t.Table, &t.Reads, &t.Writes); err != nil {
 			return err
@@ -434,10 +528,10 @@ func (a *Adapter) counters(ctx context.Context, q querier, db string, accounts [
 		return nil
 	})
 	if err != nil {
-		return engine.Counters{}, fmt.Errorf("read the table counters of %q: %w", db, err)
+		return fmt.Errorf("read the table counters of %q: %w", db, err)
 	}
 	if len(accounts) == 0 {
-		return c, nil
+		return nil
 	}
 	type counts struct{ denied, refused int64 }
 	byUser := map[string]counts{}
@@ -476,13 +570,13 @@ func (a *Adapter) counters(ctx context.Context, q querier, db string, accounts [
 		})
 	}
 	if err != nil {
-		return engine.Counters{}, fmt.Errorf("read the accounts' refused logins and statements: %w", err)
+		return fmt.Errorf("read the accounts' refused logins and statements: %w", err)
 	}
 	for _, acct := range accounts {
 		n := byUser[acct.User]
 		c.Accounts = append(c.Accounts, engine.AccountCounter{AccountRef: acct, DeniedLogins: n.denied, RefusedStatements: n.refused})
 	}
-	return c, nil
+	return nil
 }
 
 func boolInt(b bool) int {

@@ -497,8 +497,11 @@ func TestEvidenceSourcesOnMariaDB(t *testing.T) {
 	require.True(t, m[engine.SourceTableCounters].Dynamic)
 	require.Contains(t, m[engine.SourceTableCounters].Detail, "SET GLOBAL userstat=1")
 	require.Equal(t, engine.SourceOff, m[engine.SourceAttempts].State)
+	require.Equal(t, []string{engine.BlindLockedLogins, engine.BlindRenamed}, m[engine.SourceAttempts].Blind,
+		"userstat counts neither (TestEvidenceAttemptsAfterTheCut, TestEvidenceAttemptsAfterARename)")
 	require.Equal(t, engine.SourceOff, m[engine.SourceAuditLog].State)
 	require.Contains(t, m[engine.SourceAuditLog].Detail, "audit_log in the connection profile")
+	require.Empty(t, m[engine.SourceAuditLog].Blind, "CONNECT and QUERY are logged")
 	require.Contains(t, m[engine.SourceAuditLog].Detail, path, "it says where the server writes")
 
 	// Counters while userstat is off say so.
@@ -534,6 +537,16 @@ func TestEvidenceSourcesOnMariaDB(t *testing.T) {
 	require.NoError(t, err)
 	m = byName(must(withLog.EvidenceSources(ctx, db)))
 	require.Equal(t, engine.SourceAvailable, m[engine.SourceAuditLog].State, m[engine.SourceAuditLog].Detail)
+	require.Empty(t, m[engine.SourceAuditLog].Blind)
+	mustExec(t, root, "SET GLOBAL server_audit_events = 'CONNECT,TABLE'")
+	m = byName(must(withLog.EvidenceSources(ctx, db)))
+	require.Equal(t, engine.SourceAvailable, m[engine.SourceAuditLog].State)
+	require.Equal(t, []string{engine.BlindRenamed}, m[engine.SourceAuditLog].Blind, "a statement on a missing table opens no table: no TABLE event")
+	mustExec(t, root, "SET GLOBAL server_audit_events = ''")
+	m = byName(must(withLog.EvidenceSources(ctx, db)))
+	require.Equal(t, engine.SourceAvailable, m[engine.SourceAuditLog].State)
+	require.Empty(t, m[engine.SourceAuditLog].Blind, "an empty list logs every event")
+	mustExec(t, root, "SET GLOBAL server_audit_events = 'CONNECT,QUERY,TABLE'")
 	mustExec(t, root, "SET GLOBAL server_audit_logging = OFF")
 	m = byName(must(withLog.EvidenceSources(ctx, db)))
 	require.Equal(t, engine.SourceOff, m[engine.SourceAuditLog].State)
@@ -542,6 +555,7 @@ func TestEvidenceSourcesOnMariaDB(t *testing.T) {
 	m = byName(must(withLog.EvidenceSources(ctx, db)))
 	require.Equal(t, engine.SourceOff, m[engine.SourceAuditLog].State)
 	require.Contains(t, m[engine.SourceAuditLog].Detail, "CONNECT,TABLE")
+	require.Equal(t, []string{engine.BlindLockedLogins, engine.BlindRenamed}, m[engine.SourceAuditLog].Blind)
 
 	// An account without PROCESS sees only itself: the sources that need it say so.
 	user := createUser(t, root, "ev_noproc", "pw-ev-noproc-1")
@@ -628,4 +642,99 @@ func TestLookServerWithoutTheLockTable(t *testing.T) {
 	require.True(t, slices.ContainsFunc(other, func(s engine.Session) bool {
 		return s.ID == id && slices.Equal(s.Via, []string{engine.ViaDefaultDB})
 	}))
+}
+
+// After a rename cut, an account that keeps its grants fails on the old names with 1146:
+// USER_STATISTICS counts none of it (the attempts source is blind to it), the audit log
+// has every statement as a QUERY event with retcode 1146, qualified or in the database.
+func TestEvidenceAttemptsAfterARename(t *testing.T) {
+	e := newEvTarget(t, true)
+	ctx := testCtx(t)
+	mustExec(t, e.root, fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%'", e.db, e.client))
+	require.NoError(t, canUse(t, e.client, e.pw, e.db)) // USER_STATISTICS has a row for it
+
+	snap, err := e.a.SnapshotAccess(ctx, e.db, engine.StrategyRename)
+	require.NoError(t, err)
+	_, err = e.a.Cut(ctx, snap)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.a.Restore(context.Background(), snap) })
+
+	start, err := e.a.Counters(ctx, e.db, e.clientAccount)
+	require.NoError(t, err)
+	_, e.cursor, err = e.a.AuditEvents(ctx, e.db, e.clientAccount, "")
+	require.NoError(t, err)
+
+	var n int
+	for range 2 {
+		c := connectAs(t, e.client, e.pw, "")
+		require.ErrorContains(t, c.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+e.db+".t").Scan(&n), "doesn't exist") // 1146
+		require.NoError(t, c.Close())
+	}
+	c := connectAs(t, e.client, e.pw, e.db)
+	require.ErrorContains(t, c.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n), "doesn't exist")
+	require.NoError(t, c.Close())
+
+	end, err := e.a.Counters(ctx, e.db, e.clientAccount)
+	require.NoError(t, err)
+	require.Equal(t, start.Epoch, end.Epoch)
+	require.Equal(t, start.Accounts[0].DeniedLogins, end.Accounts[0].DeniedLogins, "1146 is counted nowhere in userstat")
+	require.Equal(t, start.Accounts[0].RefusedStatements, end.Accounts[0].RefusedStatements, "1146 is counted nowhere in userstat")
+
+	events := e.auditUntil(t, e.clientAccount, func(ev []engine.AuditEvent) bool {
+		return countEvents(ev, e.client, "QUERY", "", 1146) >= 3
+	})
+	require.Equal(t, 2, countEvents(events, e.client, "QUERY", "t", 1146), "the qualified old name: %+v", events)
+	require.Equal(t, 3, countEvents(events, e.client, "QUERY", "", 1146), "and the one run in the database: %+v", events)
+	for _, ev := range events {
+		if ev.Code == 1146 {
+			require.Equal(t, e.db, ev.DB)
+		}
+	}
+}
+
+// A look says how the server compares names and whether userstat counts now, which is
+// what a sampler needs to tell a switch off and on between two readings of Counters.
+func TestLookServerSaysWhetherCountersCount(t *testing.T) {
+	ctx := testCtx(t)
+	root := rootDB(t)
+	require.True(t, isMariaDB(t, root))
+	var lctn int
+	require.NoError(t, root.QueryRowContext(ctx, "SELECT @@lower_case_table_names").Scan(&lctn))
+	setGlobal(t, root, "userstat", "ON")
+	look, err := newTestAdapter(t).LookServer(ctx)
+	require.NoError(t, err)
+	require.False(t, look.CountersOff)
+	require.Equal(t, lctn, look.NameCase)
+	require.NotEmpty(t, look.Sessions, "root's own pool is connected")
+
+	setGlobal(t, root, "userstat", "OFF")
+	look, err = newTestAdapter(t).LookServer(ctx)
+	require.NoError(t, err)
+	require.True(t, look.CountersOff)
+	require.NotEmpty(t, look.Sessions)
+}
+
+// Any FLUSH starts a new epoch: FLUSH TABLE_STATISTICS resets the counters (not run here,
+// where other tests read them; on a server of its own, Com_flush went up by one for FLUSH
+// TABLE_STATISTICS, FLUSH USER_STATISTICS and mariadb-admin flush-table-statistics alike,
+// and FLUSH STATUS did not reset it), and FLUSH of the test's own table shows the mechanism.
+func TestCountersEpochChangesOnFlush(t *testing.T) {
+	e := newEvTarget(t, false)
+	ctx := testCtx(t)
+	var flushes int64
+	require.NoError(t, e.root.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_FLUSH'").Scan(&flushes))
+	require.True(t, strings.HasPrefix(e.start.Epoch, "mariadb-started:"), e.start.Epoch)
+	require.Contains(t, e.start.Epoch, ",flushes:")
+	mustExec(t, e.root, "FLUSH TABLES "+e.db+".t")
+	after, err := e.a.Counters(ctx, e.db, nil)
+	require.NoError(t, err)
+	require.NotEqual(t, e.start.Epoch, after.Epoch)
+	started := func(epoch string) string { return strings.SplitN(epoch, ",", 2)[0] }
+	require.Equal(t, started(e.start.Epoch), started(after.Epoch), "the server did not restart")
+	var n int64
+	_, err = fmt.Sscanf(strings.SplitN(after.Epoch, ",flushes:", 2)[1], "%d", &n)
+	require.NoError(t, err)
+	require.Greater(t, n, flushes, "the FLUSH counted")
+	_, ok := engine.AccessBetween(e.start, after)
+	require.False(t, ok)
 }

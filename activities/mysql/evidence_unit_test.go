@@ -3,6 +3,7 @@ package mysql
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,8 +59,8 @@ func TestReachingSaysHow(t *testing.T) {
 	require.Equal(t, []string{engine.ViaLock}, got[2].Via)
 	require.Equal(t, []string{"lines"}, got[2].Tables)
 
-	// With lower_case_table_names=1 names compare without case.
-	a.caps = &lookCaps{lctn: 1}
+	// With lower_case_table_names=1 names compare without case: the look says so.
+	look.NameCase = 1
 	got = a.Reaching(look, "shop")
 	require.Len(t, got, 4)
 	require.Equal(t, "up", got[3].User)
@@ -160,9 +161,15 @@ func TestAuditCursorFollowsRotation(t *testing.T) {
 	c, err := auditLogEnd(path)
 	require.NoError(t, err)
 	require.Equal(t, "0:0", c)
-	appendTo(path, "a\nb\npart")
-	lines, c, err := readAuditLog(path, c, 1<<20)
+	lines, c2, gap, err := readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.Empty(t, lines)
+	require.False(t, gap)
+	require.Equal(t, c, c2)
+	appendTo(path, "a\nb\npart")
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"a", "b"}, lines, "only whole lines")
 
 	// The end of the log now steps back over a line being written.
@@ -171,11 +178,13 @@ func TestAuditCursorFollowsRotation(t *testing.T) {
 	require.Equal(t, c, end)
 
 	appendTo(path, "ial\nc\n")
-	lines, c, err = readAuditLog(path, c, 1<<20)
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"partial", "c"}, lines)
-	lines, c2, err := readAuditLog(path, c, 1<<20)
+	lines, c2, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Empty(t, lines)
 	require.Equal(t, c, c2)
 
@@ -183,27 +192,31 @@ func TestAuditCursorFollowsRotation(t *testing.T) {
 	appendTo(path, "d\n")
 	require.NoError(t, os.Rename(path, path+".1"))
 	appendTo(path, "e\n")
-	lines, c, err = readAuditLog(path, c, 1<<20)
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"d", "e"}, lines, "the rest of the old file, then the new one")
 
-	// Rotated and the old file gone: the new file from its start.
+	// Rotated and the old file gone: lines were lost, then the new file from its start.
 	appendTo(path, "f\n")
 	require.NoError(t, os.Rename(path, filepath.Join(dir, "elsewhere")))
 	appendTo(path, "g\n")
-	lines, c, err = readAuditLog(path, c, 1<<20)
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.True(t, gap, "f was never read")
 	require.Equal(t, []string{"g"}, lines)
 
-	// Truncated in place (to less than was read).
+	// Truncated in place (to less than was read): what came after the cursor may be lost.
 	appendTo(path, "gg\n")
-	lines, c, err = readAuditLog(path, c, 1<<20)
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"gg"}, lines)
 	require.NoError(t, os.Truncate(path, 0))
 	appendTo(path, "h\n")
-	lines, _, err = readAuditLog(path, c, 1<<20)
+	lines, _, gap, err = readAuditLog(path, c, 1<<20)
 	require.NoError(t, err)
+	require.True(t, gap)
 	require.Equal(t, []string{"h"}, lines)
 
 	// A limit reads on next time from where it stopped, across a rotation too.
@@ -213,15 +226,152 @@ func TestAuditCursorFollowsRotation(t *testing.T) {
 	appendTo(path, "k\nl\nm\n")
 	require.NoError(t, os.Rename(path, path+".1"))
 	appendTo(path, "n\n")
-	lines, c, err = readAuditLog(path, c, 4)
+	lines, c, gap, err = readAuditLog(path, c, 4)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"k", "l"}, lines)
-	lines, _, err = readAuditLog(path, c, 4)
+	lines, _, gap, err = readAuditLog(path, c, 4)
 	require.NoError(t, err)
+	require.False(t, gap)
 	require.Equal(t, []string{"m", "n"}, lines)
 
-	_, _, err = readAuditLog(path, "garbage", 10)
+	_, _, _, err = readAuditLog(path, "garbage", 10)
 	require.ErrorIs(t, err, engine.ErrRefused)
+}
+
+// rotate rotates the log as server_audit does, keeping keep files: path.(keep-1) becomes
+// path.keep (the oldest is removed), ..., path becomes path.1, and a new file at path.
+func rotate(t *testing.T, path string, keep int) {
+	t.Helper()
+	name := func(k int) string {
+		if k == 0 {
+			return path
+		}
+		return path + "." + strconv.Itoa(k)
+	}
+	_ = os.Remove(name(keep))
+	for k := keep - 1; k >= 0; k-- {
+		if _, err := os.Stat(name(k)); err == nil {
+			require.NoError(t, os.Rename(name(k), name(k+1)))
+		}
+	}
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+}
+
+func appendLog(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	_, err = f.WriteString(s)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// Two rotations between two reads: the cursor's file is path.2 now. With the files kept
+// (server_audit_file_rotations >= 2) every line is read, in order; with one kept it is
+// gone, and the read says lines were lost.
+func TestAuditCursorFollowsTwoRotations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	appendLog(t, path, "a\n")
+	c, err := auditLogEnd(path)
+	require.NoError(t, err)
+	appendLog(t, path, "b\n")
+	rotate(t, path, 9)
+	appendLog(t, path, "c\nd\n")
+	rotate(t, path, 9)
+	appendLog(t, path, "e\npart")
+	lines, c, gap, err := readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.False(t, gap)
+	require.Equal(t, []string{"b", "c", "d", "e"}, lines)
+
+	// With a limit, from file to file, call after call.
+	appendLog(t, path, "ial\n")
+	c, err = auditLogEnd(path)
+	require.NoError(t, err)
+	appendLog(t, path, "f\ng\n")
+	rotate(t, path, 9)
+	appendLog(t, path, "h\n")
+	rotate(t, path, 9)
+	appendLog(t, path, "i\n")
+	var all []string
+	for range 5 {
+		lines, c, gap, err = readAuditLog(path, c, 2)
+		require.NoError(t, err)
+		require.False(t, gap)
+		all = append(all, lines...)
+	}
+	require.Equal(t, []string{"f", "g", "h", "i"}, all)
+
+	// A file between the cursor's and the current one gone: lines were lost.
+	appendLog(t, path, "j\n")
+	rotate(t, path, 9)
+	appendLog(t, path, "k\n")
+	rotate(t, path, 9)
+	require.NoError(t, os.Remove(path+".1"))
+	appendLog(t, path, "l\n")
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.True(t, gap, "k was in path.1")
+	require.Equal(t, []string{"j", "l"}, lines)
+
+	// Only path.1 kept: the cursor's file rotated away.
+	appendLog(t, path, "m\n")
+	rotate(t, path, 1)
+	appendLog(t, path, "n\n")
+	rotate(t, path, 1)
+	appendLog(t, path, "o\n")
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.True(t, gap, "m and n are lost")
+	require.Equal(t, []string{"o"}, lines)
+	lines, _, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.False(t, gap, "once")
+	require.Empty(t, lines)
+
+	// Rotated and nothing at the path yet: the rest of the old file now, the new one later.
+	appendLog(t, path, "p\n")
+	require.NoError(t, os.Rename(path, path+".1"))
+	lines, c, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.False(t, gap)
+	require.Equal(t, []string{"p"}, lines)
+	appendLog(t, path, "q\n")
+	lines, _, gap, err = readAuditLog(path, c, 1<<20)
+	require.NoError(t, err)
+	require.False(t, gap)
+	require.Equal(t, []string{"q"}, lines)
+}
+
+// AuditEvents says when lines were lost: an event of Op LOG_GAP first, Code -1, At now.
+func TestAuditEventsReportALogGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	appendLog(t, path, "20261201 19:46:37,vm,app,127.0.0.1,7,0,CONNECT,shop,,0\n")
+	a := &Adapter{cfg: Config{AuditLogPath: path}}
+	ctx := t.Context()
+	_, c, err := a.AuditEvents(ctx, "shop", nil, "")
+	require.NoError(t, err)
+	events, c, err := a.AuditEvents(ctx, "shop", nil, c)
+	require.NoError(t, err)
+	require.Empty(t, events)
+
+	appendLog(t, path, "20261201 19:46:38,vm,app,127.0.0.1,7,0,CONNECT,shop,,0\n")
+	rotate(t, path, 1)
+	rotate(t, path, 1)
+	before := time.Now()
+	events, c, err = a.AuditEvents(ctx, "shop", nil, c)
+	require.NoError(t, err)
+	require.Len(t, events, 1, "nothing was written since: no server to ask")
+	require.Equal(t, OpLogGap, events[0].Op)
+	require.Equal(t, -1, events[0].Code)
+	require.Empty(t, events[0].Table)
+	require.Empty(t, events[0].User)
+	require.WithinDuration(t, before, events[0].At, 5*time.Second)
+	require.Equal(t, time.UTC, events[0].At.Location())
+	events, _, err = a.AuditEvents(ctx, "shop", nil, c)
+	require.NoError(t, err)
+	require.Empty(t, events, "once")
 }
 
 // Inside an SQL SECURITY DEFINER routine server_audit names the definer in the table event

@@ -36,14 +36,22 @@ type lookCaps struct {
 	tzOffset int
 }
 
-// The statements of one look, one round trip each: every session, and the schema objects
-// every session holds a metadata lock on, in one result whose first column says which.
+// The statements of one look, one round trip each: every session, the schema objects every
+// session holds a metadata lock on, and one row of what the server says of its table
+// counters (whether they count now), in one result whose first column says which.
 const (
 	lookProcesslist = "SELECT 'session', ID, USER, HOST, DB, COMMAND, LEFT(INFO, 2048), NULL, NULL, NULL " +
 		"FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
-	lookMariaDB = lookProcesslist + " UNION ALL " +
+	// lookCountersMariaDB is MariaDB's server row: userstat (1 on, 0 off) in the id column.
+	lookCountersMariaDB = "SELECT 'server', @@global.userstat, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+	// lookProcesslistMariaDB is MariaDB's look without the lock table.
+	lookProcesslistMariaDB = lookProcesslist + " UNION ALL " + lookCountersMariaDB
+	lookMariaDB            = lookProcesslistMariaDB + " UNION ALL " +
 		"SELECT 'lock', THREAD_ID, NULL, NULL, NULL, NULL, NULL, LOCK_TYPE, TABLE_SCHEMA, TABLE_NAME " +
 		"FROM information_schema.METADATA_LOCK_INFO WHERE THREAD_ID <> CONNECTION_ID() AND TABLE_SCHEMA <> ''"
+	// MySQL's server row: whether the table I/O instrument that Counters reads is enabled
+	// (1 or 0), as Counters reads it. The processlist alone (performance_schema not
+	// readable) cannot tell, and reports nothing.
 	lookMySQL = "SELECT 'session', t.PROCESSLIST_ID, t.PROCESSLIST_USER, t.PROCESSLIST_HOST, t.PROCESSLIST_DB, t.PROCESSLIST_COMMAND, LEFT(t.PROCESSLIST_INFO, 2048), NULL, NULL, NULL " +
 		"FROM performance_schema.threads t WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID()" +
 		" UNION ALL " +
@@ -53,7 +61,10 @@ const (
 		" UNION ALL " +
 		"SELECT 'lock', t.PROCESSLIST_ID, NULL, NULL, NULL, NULL, NULL, 'TABLE', h.OBJECT_SCHEMA, h.OBJECT_NAME " +
 		"FROM performance_schema.table_handles h JOIN performance_schema.threads t ON t.THREAD_ID = h.OWNER_THREAD_ID " +
-		"WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND h.OBJECT_TYPE = 'TABLE'"
+		"WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND h.OBJECT_TYPE = 'TABLE'" +
+		" UNION ALL " +
+		"SELECT 'server', (SELECT COUNT(*) FROM performance_schema.setup_instruments WHERE NAME = 'wait/io/table/sql/handler' AND ENABLED = 'YES'), " +
+		"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 
 	capsMariaDB = "SELECT @@lower_case_table_names, " +
 		"(SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'), " +
@@ -108,21 +119,15 @@ func (a *Adapter) forgetLocks() {
 	}
 }
 
-// nameCase is how the last look said database names compare (lower_case_table_names).
-func (a *Adapter) nameCase() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.caps == nil {
-		return 0
-	}
-	return a.caps.lctn
-}
-
 // LookServer is one look at every session of the server in one statement: the processlist
 // joined to the metadata locks each session holds (MariaDB's METADATA_LOCK_INFO when the
 // metadata_lock_info plugin is active, MySQL's performance_schema metadata_locks and
 // table_handles), or the processlist alone when they are not there. Its own connection
-// and the server's own threads are left out.
+// and the server's own threads are left out. The look also says how the server compares
+// names (NameCase: lower_case_table_names, which cannot change while it runs) and, in the
+// same statement, whether its table counters are switched off now (CountersOff: MariaDB's
+// userstat, MySQL's table I/O instrument), so that a sampler sees the counters switched
+// off and on again between two readings of Counters.
 func (a *Adapter) LookServer(ctx context.Context) (engine.ServerLook, error) {
 	pool, err := a.open()
 	if err != nil {
@@ -141,24 +146,25 @@ func (a *Adapter) lookServer(ctx context.Context, q querier) (engine.ServerLook,
 	if err != nil {
 		return engine.ServerLook{}, err
 	}
-	query := lookProcesslist
-	if caps.locks {
-		query = lookMariaDB
-		if si.engine == "mysql" {
-			query = lookMySQL
-		}
+	alone, query := lookProcesslistMariaDB, lookMariaDB
+	if si.engine == "mysql" {
+		alone, query = lookProcesslist, lookMySQL
+	}
+	if !caps.locks {
+		query = alone
 	}
 	look, err := a.lookWith(ctx, q, query)
 	if err != nil && caps.locks {
 		switch mysqlErrno(err) {
 		case errUnknownTableInSchema, errNoSuchTable, 1142:
 			a.forgetLocks()
-			look, err = a.lookWith(ctx, q, lookProcesslist)
+			look, err = a.lookWith(ctx, q, alone)
 		}
 	}
 	if err != nil {
 		return engine.ServerLook{}, fmt.Errorf("look at the server's sessions: %w", err)
 	}
+	look.NameCase = caps.lctn
 	return look, nil
 }
 
@@ -182,12 +188,17 @@ func (a *Adapter) lookWith(ctx context.Context, q querier, query string) (engine
 	byID := map[int64]*engine.SessionRow{}
 	var order []int64
 	locks := map[int64][]engine.TableRef{}
+	countersOff := false
 	err := a.each(ctx, q, query, nil, func(r *sql.Rows) error {
 		var kind string
 		var p procRow
 		var info, lockType, schema, name sql.NullString
 		if err := r.Scan(&kind, &p.id, &p.user, &p.host, &p.db, &p.command, &info, &lockType, &schema, &name); err != nil {
 			return err
+		}
+		if kind == "server" {
+			countersOff = p.id == 0
+			return nil
 		}
 		if kind == "lock" {
 			if !lockedTypes[lockType.String] || schema.String == "" {
@@ -218,7 +229,7 @@ func (a *Adapter) lookWith(ctx context.Context, q querier, query string) (engine
 	if err != nil {
 		return engine.ServerLook{}, err
 	}
-	look := engine.ServerLook{At: at, Sessions: make([]engine.SessionRow, 0, len(order))}
+	look := engine.ServerLook{At: at, Sessions: make([]engine.SessionRow, 0, len(order)), CountersOff: countersOff}
 	slices.Sort(order)
 	for _, id := range order {
 		s := byID[id]
@@ -236,10 +247,11 @@ func (a *Adapter) lookWith(ctx context.Context, q querier, query string) (engine
 // Reaching picks the sessions of a look that reach db: its default database is db
 // (ViaDefaultDB), it holds a metadata lock on one of db's tables or on db itself (ViaLock),
 // or its statement names db as the qualifier of a name, `db`.t or db.t (ViaStatement).
-// Names compare as the server compares them (lower_case_table_names, as learnt by the
-// last look). Tables are the tables of db it was seen on, when the source tells.
+// Names compare as the server compares them (look.NameCase, lower_case_table_names as the
+// look read it: the look may come from another Adapter, so nothing of this one's is used).
+// Tables are the tables of db it was seen on, when the source tells.
 func (a *Adapter) Reaching(look engine.ServerLook, db string) []engine.Session {
-	lctn := a.nameCase()
+	lctn := look.NameCase
 	out := []engine.Session{}
 	for _, s := range look.Sessions {
 		var via, tables []string

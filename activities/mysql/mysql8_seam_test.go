@@ -28,8 +28,19 @@ type answer struct {
 type scripted struct {
 	mu      sync.Mutex
 	answers map[string]answer
+	once    map[string][]answer // answered first, one each time, before answers
 	calls   []string
 	args    [][]driver.NamedValue
+}
+
+// then queues an answer given once, the next time query is sent.
+func (s *scripted) then(query string, cols []string, rows ...[]driver.Value) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.once == nil {
+		s.once = map[string][]answer{}
+	}
+	s.once[query] = append(s.once[query], answer{cols: cols, rows: rows})
 }
 
 func (s *scripted) on(query string, cols []string, rows ...[]driver.Value) {
@@ -63,6 +74,10 @@ func (c scriptedConn) QueryContext(_ context.Context, query string, args []drive
 	c.s.calls = append(c.s.calls, query)
 	c.s.args = append(c.s.args, args)
 	a, ok := c.s.answers[query]
+	if q := c.s.once[query]; len(q) > 0 {
+		a, ok = q[0], true
+		c.s.once[query] = q[1:]
+	}
 	if !ok {
 		return nil, fmt.Errorf("unscripted statement: %s", query)
 	}
@@ -117,7 +132,9 @@ func TestMySQL8LookIsOneStatementOverPerformanceSchema(t *testing.T) {
 		"WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND m.OBJECT_SCHEMA <> '' " +
 		"UNION ALL SELECT 'lock', t.PROCESSLIST_ID, NULL, NULL, NULL, NULL, NULL, 'TABLE', h.OBJECT_SCHEMA, h.OBJECT_NAME " +
 		"FROM performance_schema.table_handles h JOIN performance_schema.threads t ON t.THREAD_ID = h.OWNER_THREAD_ID " +
-		"WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND h.OBJECT_TYPE = 'TABLE'"
+		"WHERE t.PROCESSLIST_ID IS NOT NULL AND t.PROCESSLIST_ID <> CONNECTION_ID() AND h.OBJECT_TYPE = 'TABLE' " +
+		"UNION ALL SELECT 'server', (SELECT COUNT(*) FROM performance_schema.setup_instruments WHERE NAME = 'wait/io/table/sql/handler' AND ENABLED = 'YES'), " +
+		"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 	require.Equal(t, wantLook, lookMySQL)
 	const wantCaps = "SELECT @@lower_case_table_names, @@performance_schema, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', 'SYSTEM'))"
 	require.Equal(t, wantCaps, capsMySQL)
@@ -134,11 +151,14 @@ func TestMySQL8LookIsOneStatementOverPerformanceSchema(t *testing.T) {
 		[]driver.Value{"lock", int64(12), nil, nil, nil, nil, nil, "SCHEMA", "shop", nil},
 		[]driver.Value{"lock", int64(14), nil, nil, nil, nil, nil, "USER LEVEL LOCK", "shop", nil}, // GET_LOCK('shop'): no table
 		[]driver.Value{"lock", int64(99), nil, nil, nil, nil, nil, "TABLE", "shop", "gone"},        // its session ended in between
+		[]driver.Value{"server", int64(1), nil, nil, nil, nil, nil, nil, nil, nil},                 // the table I/O instrument counts
 	)
 	look, err := a.lookServer(ctx, db)
 	require.NoError(t, err)
 	require.Equal(t, []string{wantCaps, wantLook}, s.sent())
 	require.Len(t, look.Sessions, 3, "the event scheduler is the server's own")
+	require.False(t, look.CountersOff)
+	require.Zero(t, look.NameCase)
 	require.Equal(t, engine.SessionRow{ID: 11, User: "app", Host: "10.0.0.7", Command: "Query", Info: "SELECT COUNT(*) FROM shop.orders",
 		Locked: []engine.TableRef{{Schema: "shop", Table: "orders"}}}, look.Sessions[0])
 	require.Equal(t, []engine.TableRef{{Schema: "shop"}, {Schema: "shop", Table: "lines"}}, look.Sessions[1].Locked)
@@ -151,10 +171,14 @@ func TestMySQL8LookIsOneStatementOverPerformanceSchema(t *testing.T) {
 	require.Equal(t, "idle", got[1].User)
 	require.Equal(t, []string{engine.ViaLock}, got[1].Via)
 
-	// The next look is one statement: what the server offers is known.
-	_, err = a.lookServer(ctx, db)
+	// The next look is one statement: what the server offers is known. It sees the
+	// instrument switched off.
+	s.on(wantLook, cols(10), []driver.Value{"server", int64(0), nil, nil, nil, nil, nil, nil, nil, nil})
+	look, err = a.lookServer(ctx, db)
 	require.NoError(t, err)
 	require.Equal(t, []string{wantLook}, s.sent())
+	require.True(t, look.CountersOff)
+	require.Empty(t, look.Sessions)
 
 	// performance_schema not readable: the processlist alone, from then on.
 	s.fail(wantLook, 1142)
@@ -162,6 +186,7 @@ func TestMySQL8LookIsOneStatementOverPerformanceSchema(t *testing.T) {
 	look, err = a.lookServer(ctx, db)
 	require.NoError(t, err)
 	require.Equal(t, []string{wantLook, lookProcesslist}, s.sent())
+	require.False(t, look.CountersOff, "the processlist alone cannot tell")
 	require.Equal(t, []string{engine.ViaDefaultDB}, a.Reaching(look, "shop")[0].Via)
 	_, err = a.lookServer(ctx, db)
 	require.NoError(t, err)
@@ -173,32 +198,34 @@ func TestMySQL8CountersReadPerformanceSchemaOnly(t *testing.T) {
 	ctx := testCtx(t)
 	const (
 		wantEpoch = "SELECT @@performance_schema, UNIX_TIMESTAMP() - (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'), " +
+			"(SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Com_truncate'), " +
 			"(SELECT ENABLED FROM performance_schema.setup_instruments WHERE NAME = 'wait/io/table/sql/handler')"
 		wantTables = "SELECT OBJECT_NAME, COUNT_READ, COUNT_WRITE FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND " +
 			"(OBJECT_SCHEMA = ? AND CAST(OBJECT_SCHEMA AS BINARY) = CAST(? AS BINARY)) ORDER BY OBJECT_NAME"
 		wantAccounts = "SELECT USER, ERROR_NUMBER, SUM(SUM_ERROR_RAISED) FROM performance_schema.events_errors_summary_by_account_by_error " +
-			"WHERE ERROR_NUMBER IN (1044, 1045, 1142, 1143, 1227, 1370, 3118, 3955) AND USER IN (?, ?) GROUP BY USER, ERROR_NUMBER"
+			"WHERE ERROR_NUMBER IN (1044, 1045, 1142, 1143, 1146, 1227, 1370, 3118, 3955) AND USER IN (?, ?) GROUP BY USER, ERROR_NUMBER"
 	)
-	s.on(wantEpoch, cols(3), []driver.Value{int64(1), int64(1767225600), "YES"})
+	s.on(wantEpoch, cols(4), []driver.Value{int64(1), int64(1767225600), int64(7), "YES"})
 	s.on(wantTables, cols(3), []driver.Value{"lines", int64(10), int64(0)}, []driver.Value{"orders", int64(7), int64(3)})
 	s.on(wantAccounts, cols(3),
-		[]driver.Value{"app", int64(1142), "3"}, []driver.Value{"app", int64(1045), "2"}, []driver.Value{"gone", int64(3118), "4"})
+		[]driver.Value{"app", int64(1142), "3"}, []driver.Value{"app", int64(1045), "2"}, []driver.Value{"gone", int64(3118), "4"},
+		[]driver.Value{"gone", int64(1146), "5"}) // on the old names after strategy rename
 	accounts := []engine.AccountRef{{User: "app", Host: "%"}, {User: "app", Host: "10.%"}, {User: "gone", Host: "%"}}
 	c, err := a.counters(ctx, db, "shop", accounts)
 	require.NoError(t, err)
-	require.Equal(t, []string{wantEpoch, wantTables, wantAccounts}, s.sent())
+	require.Equal(t, []string{wantEpoch, wantTables, wantAccounts, wantEpoch}, s.sent(), "the epoch again after the counters")
 	require.Equal(t, countersMySQL, c.Source)
-	require.Equal(t, "mysql-started:1767225600", c.Epoch)
+	require.Equal(t, "mysql-started:1767225600,truncates:7", c.Epoch)
 	require.True(t, c.On)
 	require.Equal(t, []engine.TableCounter{{Table: "lines", Reads: 10}, {Table: "orders", Reads: 7, Writes: 3}}, c.Tables)
 	require.Equal(t, []engine.AccountCounter{
 		{AccountRef: accounts[0], DeniedLogins: 2, RefusedStatements: 3},
 		{AccountRef: accounts[1], DeniedLogins: 2, RefusedStatements: 3},
-		{AccountRef: accounts[2], DeniedLogins: 4},
+		{AccountRef: accounts[2], DeniedLogins: 4, RefusedStatements: 5},
 	}, c.Accounts)
 
 	// The instrument off: nothing counted, nothing read.
-	s.on(wantEpoch, cols(3), []driver.Value{int64(1), int64(1767225600), "NO"})
+	s.on(wantEpoch, cols(4), []driver.Value{int64(1), int64(1767225600), int64(7), "NO"})
 	c, err = a.counters(ctx, db, "shop", nil)
 	require.NoError(t, err)
 	require.False(t, c.On)
@@ -227,6 +254,7 @@ func TestMySQL8EvidenceSources(t *testing.T) {
 		engine.SourceAuditLog: engine.SourceUnsupported,
 	}, states)
 	require.Contains(t, src[2].Detail, "wait/io/table/sql/handler")
+	require.Empty(t, src[3].Blind, "3118 (locked) and 1146 (renamed away) are counted per account")
 
 	s.on("SELECT @@performance_schema", cols(1), []driver.Value{int64(0)})
 	src, err = a.evidenceSources(ctx, db)

@@ -456,8 +456,19 @@ func policies(names []string) string {
 	return strings.Join(names, ", ")
 }
 
+// blind is what the attempts read from the audit trails cannot count (EvidenceSource.Blind):
+// a locked account's failed logons are LOGON records with ORA-28000 in the logon trail, so
+// only without one. Oracle has no rename strategy (errRename): nothing fails on renamed
+// tables, and BlindRenamed never applies.
+func (s auditSetup) blind() []string {
+	if s.logonTrail() == "" {
+		return []string{engine.BlindLockedLogins}
+	}
+	return nil
+}
+
 func attemptsSource(t target, s auditSetup, me string) engine.EvidenceSource {
-	src := engine.EvidenceSource{Name: engine.SourceAttempts}
+	src := engine.EvidenceSource{Name: engine.SourceAttempts, Blind: s.blind()}
 	refused := "statements refused on " + t.name + "'s objects (ORA-01031, ORA-00942) only where an audit policy records them ("
 	switch s.logonTrail() {
 	case trailUnified:
@@ -498,7 +509,7 @@ func attemptsSource(t target, s auditSetup, me string) engine.EvidenceSource {
 }
 
 func auditLogSource(t target, s auditSetup, me string) engine.EvidenceSource {
-	src := engine.EvidenceSource{Name: engine.SourceAuditLog,
+	src := engine.EvidenceSource{Name: engine.SourceAuditLog, Blind: s.blind(),
 		Sees: "who read, changed or was refused " + t.name + "'s objects that an audit policy covers, when and from which host, and the failed logons of the accounts that lost access; " +
 			"misses objects no policy covers and what the policy's actions leave out; retire's own account is left out"}
 	switch s.objectTrail() {

@@ -112,6 +112,22 @@ func TestEvidenceSourcesOfASchemaUnderUnifiedAuditing(t *testing.T) {
 	require.Contains(t, s[engine.SourceAttempts].Sees, "(unified: RETIRE_SCOTT)")
 	require.Equal(t, "read from unified_audit_trail, policies RETIRE_SCOTT", s[engine.SourceAuditLog].Detail)
 	require.NotContains(t, s[engine.SourceTableCounters].Detail, "dba_hist_seg_stat", "AWR is mentioned only where it is licensed")
+	for _, name := range []string{engine.SourceAttempts, engine.SourceAuditLog} {
+		require.Empty(t, s[name].Blind, "%s: a locked account's logons are ORA-28000 in the logon trail; Oracle has no rename strategy", name)
+	}
+
+	// A policy on the objects but none on failed logons: the audit log shows no locked logon.
+	w.f.reset()
+	evidence(w, "NONE", []any{"RETIRE_SCOTT", "OBJECT"})
+	srcs, err = w.adapter(Config{}).EvidenceSources(bg(), "SCOTT")
+	require.NoError(t, err)
+	s = byName(t, srcs)
+	require.Equal(t, engine.SourceAvailable, s[engine.SourceAuditLog].State)
+	require.Equal(t, []string{engine.BlindLockedLogins}, s[engine.SourceAuditLog].Blind)
+	require.Equal(t, engine.SourceOff, s[engine.SourceAttempts].State)
+	require.Equal(t, []string{engine.BlindLockedLogins}, s[engine.SourceAttempts].Blind)
+	w.f.reset()
+	evidence(w, "NONE", []any{"ORA_LOGON_FAILURES", "LOGON"}, []any{"RETIRE_SCOTT", "OBJECT"})
 
 	// With the Diagnostics Pack declared, ASH is part of sessions, and AWR is said not to be read.
 	w.f.reset()
