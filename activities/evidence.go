@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -77,6 +78,10 @@ type WatchAttemptsInput struct {
 	AuditCursor string           `json:"audit_cursor,omitempty"`
 	Seen        []Attempt        `json:"seen,omitempty"`
 	Problems    []string         `json:"problems,omitempty"`
+	// Carry are the counts from before a restart of the counters, and Last the last
+	// reading (from the last result).
+	Carry []Attempt        `json:"carry,omitempty"`
+	Last  *engine.Counters `json:"last,omitempty"`
 }
 
 // AttemptsResult is the attempts counted since the cut, and where to go on from.
@@ -88,6 +93,10 @@ type AttemptsResult struct {
 	Sources []engine.EvidenceSource `json:"sources,omitempty"`
 	// Problems say when the counting stopped seeing (the counters switched off, restarted).
 	Problems []string `json:"problems,omitempty"`
+	// Carry are the counts of each account and source before the counters last restarted,
+	// added to what they count since; Last is the last reading, to see a counter go down.
+	Carry []Attempt        `json:"carry,omitempty"`
+	Last  *engine.Counters `json:"last,omitempty"`
 }
 
 // prober is the evidence side of a connection's adapter.
@@ -194,22 +203,223 @@ func available(sources []engine.EvidenceSource, name string) bool {
 
 // attemptsEvery is how often the attempt counters are read during observation: often
 // enough to tell owners within the minute, rarely enough to cost the server nothing.
-const attemptsEvery = time.Minute
+// signalEvery bounds the signals of growing counts (a new account, or a new problem, is
+// signalled at once): a client that knocks every second for 35 days must not push the
+// workflow's history to Temporal's limit.
+const (
+	attemptsEvery = time.Minute
+	signalEvery   = time.Hour
+)
+
+// AttemptsReport is what WatchAttempts signals: the attempts and the problems so far.
+type AttemptsReport struct {
+	Attempts []Attempt `json:"attempts,omitempty"`
+	Problems []string  `json:"problems,omitempty"`
+}
+
+// BeforeCutInput asks for the readings right before the cut.
+type BeforeCutInput struct {
+	Target
+	Accounts []engine.AccountRef `json:"accounts"`
+}
+
+// BeforeCut is the last look before access is cut: who reaches the object now, the counters
+// (tables and the accounts the cut will lock or revoke) and where the audit log stands. The
+// workflow compares it with the end of the sampling window (nobody looked while a person
+// read the evidence), and it is the baseline of the attempts counted after the cut, so that
+// a client refused the moment the cut kills its session is counted.
+type BeforeCut struct {
+	At          time.Time        `json:"at"`
+	Sessions    []engine.Session `json:"sessions,omitempty"`
+	Counters    *engine.Counters `json:"counters,omitempty"`
+	AuditCursor string           `json:"audit_cursor,omitempty"`
+}
+
+// LookBeforeCut takes the BeforeCut readings.
+func (a *Activities) LookBeforeCut(ctx context.Context, in BeforeCutInput) (BeforeCut, error) {
+	p, c, err := a.prober(in.Connection)
+	if err != nil {
+		return BeforeCut{}, err
+	}
+	defer keepAlive(ctx)()
+	sources, err := p.EvidenceSources(ctx, in.Object)
+	if err != nil {
+		return BeforeCut{}, classify(err)
+	}
+	out := BeforeCut{At: time.Now().UTC()}
+	look, err := p.LookServer(ctx)
+	if err != nil {
+		return BeforeCut{}, classify(err)
+	}
+	out.Sessions = p.Reaching(look, in.Object)
+	if available(sources, engine.SourceTableCounters) || available(sources, engine.SourceAttempts) {
+		cs, err := p.Counters(ctx, in.Object, in.Accounts)
+		if err != nil {
+			return BeforeCut{}, classify(err)
+		}
+		out.Counters = &cs
+	}
+	if available(sources, engine.SourceAuditLog) && c.Sampling.AuditLog != "" {
+		if _, out.AuditCursor, err = p.AuditEvents(ctx, in.Object, in.Accounts, ""); err != nil {
+			return BeforeCut{}, classify(err)
+		}
+	}
+	return out, nil
+}
+
+// attemptCounter folds readings of the counters and the audit log into Attempts. It is
+// the state of one WatchAttempts and its checkpoint.
+type attemptCounter struct {
+	AttemptsResult
+}
+
+func (c *attemptCounter) find(list []Attempt, account, source string) *Attempt {
+	for i := range list {
+		if list[i].Account == account && list[i].Source == source {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// set raises an account's counts to denied and refused (never lowers them) and says
+// whether anything grew; fresh is true for an account not seen before.
+func (c *attemptCounter) set(account, source string, denied, refused int64, at time.Time) (grew, fresh bool) {
+	cur := c.find(c.Attempts, account, source)
+	if cur == nil {
+		c.Attempts = append(c.Attempts, Attempt{Account: account, FirstSeen: at, Source: source})
+		cur, fresh = &c.Attempts[len(c.Attempts)-1], true
+	}
+	if denied > cur.DeniedLogins || refused > cur.RefusedStatements {
+		cur.DeniedLogins, cur.RefusedStatements = max(cur.DeniedLogins, denied), max(cur.RefusedStatements, refused)
+		cur.LastSeen, grew = at, true
+	}
+	return grew, fresh
+}
+
+func (c *attemptCounter) problem(p string) bool {
+	if slices.Contains(c.Problems, p) {
+		return false
+	}
+	c.Problems = append(c.Problems, p)
+	return true
+}
+
+// restart starts counting from a new baseline, carrying over what was counted so far.
+func (c *attemptCounter) restart(cs engine.Counters, why string) {
+	c.problem(why)
+	c.Carry = slices.Clone(c.Attempts)
+	c.Baseline = &cs
+}
+
+// counters folds one reading of the per-account counters.
+func (c *attemptCounter) counters(cs engine.Counters) (grew, fresh bool) {
+	switch {
+	case !cs.On:
+		return c.problem(fmt.Sprintf("the attempt counters were off at %s (%s): attempts are not counted while they are", cs.At.Format(time.DateTime), cs.Source)), false
+	case c.Baseline == nil:
+		c.Baseline, c.Last = &cs, &cs // the first reading (LookBeforeCut gives it before the cut)
+		return false, false
+	case c.Baseline.Epoch != cs.Epoch:
+		c.Last = &cs
+		c.restart(cs, fmt.Sprintf("the attempt counters restarted before %s (server restart or FLUSH): attempts in between are not known", cs.At.Format(time.DateTime)))
+		return true, false
+	}
+	if c.Last != nil && c.Last.Epoch == cs.Epoch {
+		for _, now := range cs.Accounts {
+			for _, l := range c.Last.Accounts {
+				if l.AccountRef == now.AccountRef && (now.DeniedLogins < l.DeniedLogins || now.RefusedStatements < l.RefusedStatements) {
+					c.restart(cs, fmt.Sprintf("the attempt counters were reset before %s: attempts in between are not known", cs.At.Format(time.DateTime)))
+					c.Last = &cs
+					return true, false
+				}
+			}
+		}
+	}
+	c.Last = &cs
+	source := "counters (" + cs.Source + ")"
+	for _, now := range cs.Accounts {
+		var before engine.AccountCounter
+		for _, b := range c.Baseline.Accounts {
+			if b.AccountRef == now.AccountRef {
+				before = b
+			}
+		}
+		d, r := now.DeniedLogins-before.DeniedLogins, now.RefusedStatements-before.RefusedStatements
+		if d < 0 || r < 0 { // a counter went down: they were reset
+			c.restart(cs, fmt.Sprintf("the attempt counters were reset before %s: attempts in between are not known", cs.At.Format(time.DateTime)))
+			return true, false
+		}
+		name := accountName(now.AccountRef)
+		if carried := c.find(c.Carry, name, source); carried != nil {
+			d, r = d+carried.DeniedLogins, r+carried.RefusedStatements
+		}
+		if d > 0 || r > 0 {
+			g, f := c.set(name, source, d, r, cs.At)
+			grew, fresh = grew || g, fresh || f
+		}
+	}
+	return grew, fresh
+}
+
+// audit folds audit events: each failed one is an attempt to add.
+func (c *attemptCounter) audit(events []engine.AuditEvent, now time.Time) (grew, fresh bool) {
+	counts := map[string][2]int64{}
+	var accounts []string
+	for _, e := range events {
+		if e.Op == "LOG_GAP" {
+			grew = c.problem(fmt.Sprintf("the audit log lost lines before %s (rotated faster than it was read)", e.At.Format(time.DateTime))) || grew
+			continue
+		}
+		if e.Code == 0 {
+			continue
+		}
+		k := accountName(engine.AccountRef{User: e.User, Host: e.Host})
+		n, ok := counts[k]
+		if !ok {
+			accounts = append(accounts, k)
+		}
+		if e.Op == "FAILED_CONNECT" || e.Op == "CONNECT" {
+			n[0]++
+		} else {
+			n[1]++
+		}
+		counts[k] = n
+	}
+	for _, k := range accounts {
+		n := counts[k]
+		var d, r int64
+		if prev := c.find(c.Attempts, k, "audit log"); prev != nil {
+			d, r = prev.DeniedLogins, prev.RefusedStatements
+		}
+		g, f := c.set(k, "audit log", d+n[0], r+n[1], now)
+		grew, fresh = grew || g, fresh || f
+	}
+	return grew, fresh
+}
+
+func (c *attemptCounter) sort() {
+	slices.SortFunc(c.Attempts, func(x, y Attempt) int {
+		return strings.Compare(x.Account+"\x00"+x.Source, y.Account+"\x00"+y.Source)
+	})
+}
 
 // WatchAttempts counts, until in.Until, who keeps trying to reach the object after the cut:
 // denied logins of locked accounts and statements refused on revoked grants (the server's
-// per-account counters), and failed connections and statements in the audit log. Each new
-// or grown attempt is signalled to the workflow at once; the last reading is the result.
+// per-account counters), and failed connections and statements in the audit log, from the
+// baseline taken before the cut. A new account or a new problem is signalled to the
+// workflow at once, growing counts at most once per signalEvery; the last reading is the
+// result. An Until in the past makes it one reading.
 func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (AttemptsResult, error) {
 	p, c, err := a.prober(in.Connection)
 	if err != nil {
 		return AttemptsResult{}, err
 	}
-	res := AttemptsResult{Attempts: in.Seen, Baseline: in.Baseline, AuditCursor: in.AuditCursor, Problems: in.Problems}
+	st := &attemptCounter{AttemptsResult{Attempts: in.Seen, Baseline: in.Baseline, AuditCursor: in.AuditCursor, Problems: in.Problems, Carry: in.Carry, Last: in.Last}}
 	if activity.HasHeartbeatDetails(ctx) {
-		var prev AttemptsResult
+		var prev attemptCounter
 		if activity.GetHeartbeatDetails(ctx, &prev) == nil {
-			res = prev
+			st = &prev
 		}
 	}
 	sources, err := p.EvidenceSources(ctx, in.Object)
@@ -217,127 +427,86 @@ func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (
 		return AttemptsResult{}, classify(err)
 	}
 	counting, auditing := available(sources, engine.SourceAttempts), available(sources, engine.SourceAuditLog) && c.Sampling.AuditLog != ""
+	st.Sources = nil
 	for _, s := range sources {
 		if s.Name == engine.SourceAttempts || s.Name == engine.SourceAuditLog {
-			res.Sources = append(res.Sources, s)
+			st.Sources = append(st.Sources, s)
 		}
 	}
-	every := attemptsEvery
+	every, signalGap := attemptsEvery, signalEvery
 	if a.policy.Dev {
-		every = time.Second
+		every, signalGap = time.Second, 2*time.Second
 	}
-	read := func() (changed bool, err error) {
-		now := time.Now().UTC()
-		// One attempt per account and source: the counters give totals since the cut, the
-		// audit log events to add up.
-		index := func(account, source string) *Attempt {
-			for i := range res.Attempts {
-				if res.Attempts[i].Account == account && res.Attempts[i].Source == source {
-					return &res.Attempts[i]
-				}
-			}
-			return nil
-		}
-		set := func(account, source string, denied, refused int64, at time.Time) {
-			cur := index(account, source)
-			if cur == nil {
-				res.Attempts = append(res.Attempts, Attempt{Account: account, FirstSeen: at, Source: source})
-				cur = &res.Attempts[len(res.Attempts)-1]
-			}
-			if denied > cur.DeniedLogins || refused > cur.RefusedStatements {
-				cur.DeniedLogins, cur.RefusedStatements = max(cur.DeniedLogins, denied), max(cur.RefusedStatements, refused)
-				cur.LastSeen = at
-				changed = true
-			}
-		}
+	// mu guards st: the keep-alive heartbeats it from its own goroutine, and a checkpoint
+	// must never hold a cursor past events it has not counted.
+	var mu sync.Mutex
+	checkpoint := func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		cp := *st
+		cp.Attempts, cp.Problems, cp.Carry = slices.Clone(st.Attempts), slices.Clone(st.Problems), slices.Clone(st.Carry)
+		return cp
+	}
+	read := func() (grew, fresh bool, err error) {
+		var cs *engine.Counters
 		if counting {
-			cs, err := p.Counters(ctx, in.Object, in.Accounts)
+			r, err := p.Counters(ctx, in.Object, in.Accounts)
 			if err != nil {
-				return false, err
+				return false, false, err
 			}
-			if !cs.On {
-				problem := fmt.Sprintf("the attempt counters were off at %s (%s): attempts are not counted while they are", cs.At.Format(time.DateTime), cs.Source)
-				if !slices.Contains(res.Problems, problem) && (len(res.Problems) == 0 || !strings.HasPrefix(res.Problems[len(res.Problems)-1], "the attempt counters were off")) {
-					res.Problems = append(res.Problems, problem)
-					changed = true
-				}
-			} else if res.Baseline != nil && res.Baseline.Epoch != cs.Epoch {
-				res.Problems = append(res.Problems, fmt.Sprintf("the attempt counters restarted before %s (server restart): attempts in between are not known", cs.At.Format(time.DateTime)))
-				res.Baseline, changed = &cs, true
-			} else if res.Baseline == nil {
-				res.Baseline = &cs // the first reading after the cut
-			} else {
-				for _, now := range cs.Accounts {
-					var before engine.AccountCounter
-					for _, b := range res.Baseline.Accounts {
-						if b.AccountRef == now.AccountRef {
-							before = b
-						}
-					}
-					if d, r := now.DeniedLogins-before.DeniedLogins, now.RefusedStatements-before.RefusedStatements; d > 0 || r > 0 {
-						set(accountName(now.AccountRef), "counters ("+cs.Source+")", d, r, cs.At)
-					}
-				}
-			}
+			cs = &r
 		}
+		var events []engine.AuditEvent
+		cursor := st.AuditCursor
 		if auditing {
-			events, next, err := p.AuditEvents(ctx, in.Object, in.Accounts, res.AuditCursor)
-			if err != nil {
-				return false, err
-			}
-			res.AuditCursor = next
-			counts := map[string][2]int64{}
-			for _, e := range events {
-				if e.Code == 0 {
-					continue
-				}
-				k := accountName(engine.AccountRef{User: e.User, Host: e.Host})
-				n := counts[k]
-				if e.Op == "FAILED_CONNECT" || e.Op == "CONNECT" {
-					n[0]++
-				} else {
-					n[1]++
-				}
-				counts[k] = n
-			}
-			for k, n := range counts {
-				var d, r int64
-				if prev := index(k, "audit log"); prev != nil {
-					d, r = prev.DeniedLogins, prev.RefusedStatements
-				}
-				set(k, "audit log", d+n[0], r+n[1], now)
+			if events, cursor, err = p.AuditEvents(ctx, in.Object, in.Accounts, st.AuditCursor); err != nil {
+				return false, false, err
 			}
 		}
-		slices.SortFunc(res.Attempts, func(x, y Attempt) int {
-			return strings.Compare(x.Account+"\x00"+x.Source, y.Account+"\x00"+y.Source)
-		})
-		return changed, nil
+		mu.Lock()
+		defer mu.Unlock()
+		problems := len(st.Problems)
+		if cs != nil {
+			grew, fresh = st.counters(*cs)
+		}
+		g, f := st.audit(events, time.Now().UTC())
+		st.AuditCursor = cursor
+		st.sort()
+		return grew || g, fresh || f || len(st.Problems) > problems, nil
 	}
-	defer keepAliveWith(ctx, func() any { return res })()
+	defer keepAliveWith(ctx, checkpoint)()
 	info := activity.GetInfo(ctx)
+	var signalled time.Time
+	pending := false
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		changed, err := read()
+		grew, fresh, err := read()
 		if err != nil {
-			return res, classify(err)
+			return st.AttemptsResult, classify(err)
 		}
-		if changed {
-			activity.RecordHeartbeat(ctx, res)
+		pending = pending || grew || fresh
+		if pending && (fresh || time.Since(signalled) >= signalGap) {
+			activity.RecordHeartbeat(ctx, checkpoint())
 			if a.signal != nil {
+				mu.Lock()
+				report := AttemptsReport{Attempts: slices.Clone(st.Attempts), Problems: slices.Clone(st.Problems)}
+				mu.Unlock()
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				if err := a.signal(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalAttempts, res.Attempts); err != nil {
+				if err := a.signal(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalAttempts, report); err != nil {
 					activity.GetLogger(ctx).Error("Could not tell the workflow of access attempts; they are in the heartbeat", "error", err)
+				} else {
+					signalled, pending = time.Now(), false
 				}
 				cancel()
 			}
 		}
 		if !time.Now().Before(in.Until) {
-			return res, nil
+			return checkpoint().(attemptCounter).AttemptsResult, nil
 		}
 		select {
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return st.AttemptsResult, ctx.Err()
 		case <-t.C:
 		}
 	}

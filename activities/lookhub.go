@@ -33,7 +33,8 @@ type lookResult struct {
 func newLookHub() *lookHub { return &lookHub{pollers: map[string]*poller{}} }
 
 // subscribe returns the looks at the server of connection, every interval, until leave is
-// called. A subscriber that falls behind gets the newest look, not a queue.
+// called. A subscriber that falls behind gets the newest look, not a queue; the looks'
+// Seq tells it that it missed some.
 func (h *lookHub) subscribe(connection string, ad engine.EvidenceProber, interval time.Duration) (looks <-chan lookResult, leave func()) {
 	ch := make(chan lookResult, 1)
 	h.mu.Lock()
@@ -77,6 +78,7 @@ func (h *lookHub) poll(ctx context.Context, connection string, p *poller, ad eng
 		}
 		h.mu.Lock()
 		p.looks++
+		look.Seq = int64(p.looks)
 		for ch := range p.subs {
 			select { // replace a look the subscriber has not taken yet
 			case <-ch:

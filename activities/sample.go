@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -18,6 +19,7 @@ type SampleProgress struct {
 	Seen        []engine.Session `json:"seen"`
 	Spans       []engine.Span    `json:"spans,omitempty"`
 	AuditCursor string           `json:"audit_cursor,omitempty"`
+	Problems    []string         `json:"problems,omitempty"`
 }
 
 // How often the audit log is read while sampling, and how often progress is heartbeaten.
@@ -66,7 +68,7 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 	}
 	interval := pollInterval(p, c)
 	tolerance := gapTolerance(interval)
-	spans := hb.Spans
+	spans, problems := hb.Spans, hb.Problems
 	var open *engine.Span // the span the current looks extend
 	cursor := hb.AuditCursor
 	progress := func() SampleProgress {
@@ -74,7 +76,7 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 		if open != nil {
 			all = append(all, *open)
 		}
-		return SampleProgress{Looks: hb.Looks + acc.Looks(), Seen: acc.Result(), Spans: engine.MergeSpans(all), AuditCursor: cursor}
+		return SampleProgress{Looks: hb.Looks + acc.Looks(), Seen: acc.Result(), Spans: engine.MergeSpans(all), AuditCursor: cursor, Problems: problems}
 	}
 	// durable signals what is new to the workflow before anything else is done with it.
 	durable := func(fresh []engine.Session) {
@@ -114,6 +116,12 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 	end := time.NewTimer(time.Until(in.Until))
 	defer end.Stop()
 	var lastBeat, lastAudit time.Time
+	var lastSeq int64
+	problem := func(p string) {
+		if !slices.Contains(problems, p) {
+			problems = append(problems, p)
+		}
+	}
 	readAudit := func() error {
 		if cursor == "" {
 			return nil
@@ -123,6 +131,11 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 			return err
 		}
 		cursor, lastAudit = next, time.Now()
+		for _, e := range events {
+			if e.Op == "LOG_GAP" {
+				problem(fmt.Sprintf("the audit log lost lines before %s (it rotated faster than it was read)", e.At.UTC().Format(time.DateTime)))
+			}
+		}
 		fold(auditSessions(events), false)
 		return nil
 	}
@@ -139,7 +152,14 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 				return SampleResult{}, classify(r.err)
 			}
 			at := r.look.At
-			if open == nil || at.Sub(open.To) > tolerance {
+			// A look this sampler missed (it was busy telling the workflow, or reading the
+			// audit log) is time it cannot vouch for.
+			missed := lastSeq != 0 && r.look.Seq > lastSeq+1
+			lastSeq = r.look.Seq
+			if in.ReadCounters && r.look.CountersOff {
+				problem(fmt.Sprintf("the table counters were off at %s: reads and writes then are not counted", at.UTC().Format(time.DateTime)))
+			}
+			if open == nil || missed || at.Sub(open.To) > tolerance {
 				if open != nil {
 					spans = append(spans, *open)
 				}
@@ -164,7 +184,7 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 		return SampleResult{}, classify(err)
 	}
 	pr := progress()
-	res := SampleResult{Seen: pr.Seen, Looks: pr.Looks, Spans: pr.Spans, Tolerance: tolerance, AuditCursor: cursor}
+	res := SampleResult{Seen: pr.Seen, Looks: pr.Looks, Spans: pr.Spans, Tolerance: tolerance, AuditCursor: cursor, Problems: problems}
 	if in.ReadCounters {
 		cs, err := p.Counters(ctx, in.Object, nil)
 		if err != nil {
@@ -180,7 +200,7 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 func auditSessions(events []engine.AuditEvent) []engine.Session {
 	var out []engine.Session
 	for _, e := range events {
-		if e.Code != 0 {
+		if e.Code != 0 || e.Op == "LOG_GAP" {
 			continue // a failed attempt reached nothing
 		}
 		s := engine.Session{User: e.User, Host: e.Host, FirstSeen: e.At, LastSeen: e.At, Via: []string{engine.ViaAuditLog}}

@@ -85,6 +85,9 @@ type SampleResult struct {
 	Tolerance   time.Duration    `json:"tolerance,omitempty"`
 	Counters    *engine.Counters `json:"counters,omitempty"`
 	AuditCursor string           `json:"audit_cursor,omitempty"`
+	// Problems say what this activity could not see (counters switched off at a look, lines
+	// the audit log lost).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // AccessInput asks for a snapshot of the access that the cut will remove.

@@ -1,7 +1,7 @@
 -- Least privileges of the account `retire` uses on MySQL 8.0/8.4 and MariaDB 10.6+.
 -- Run as an administrator: Part 1 on every server, then Part 2a on MySQL or Part 2b on
--- MariaDB (they differ only in names of privileges that MySQL made dynamic). Part 3 is
--- optional. Replace 'retire'@'%' by the account of the connection profile, and restrict the
+-- MariaDB (they differ only in names of privileges that MySQL made dynamic). Parts 3 and 4
+-- are optional. Replace 'retire'@'%' by the account of the connection profile, and restrict the
 -- host to the worker's network if you can. The password is given to the worker through
 -- password_env / password_file, never here.
 --
@@ -102,7 +102,18 @@ GRANT DELETE HISTORY ON *.* TO 'retire'@'%' WITH GRANT OPTION;
 --   GRANT SHOW CREATE ROUTINE ON *.* TO 'retire'@'%' WITH GRANT OPTION;
 
 ------------------------------------------------------------------------------------------
--- Part 3 (optional): restoring objects that other accounts defined
+-- Part 3 (optional): usage evidence the account switches on itself
+------------------------------------------------------------------------------------------
+-- With `sampling: {enable: [table-counters]}` in the connection profile, retire runs
+-- SET GLOBAL userstat=ON for the retirement and puts it back afterwards (MariaDB), which
+-- needs SUPER on MariaDB. Without it, switch userstat on yourself (SET GLOBAL userstat=1, and
+-- userstat=1 in my.cnf) and leave sampling.enable out. The metadata_lock_info plugin
+-- (INSTALL SONAME 'metadata_lock_info', as an administrator) needs no grant to be read, and
+-- the server_audit log is read from the file the profile names (sampling.audit_log).
+--   MariaDB:  GRANT SUPER ON *.* TO 'retire'@'%';
+
+------------------------------------------------------------------------------------------
+-- Part 4 (optional): restoring objects that other accounts defined
 ------------------------------------------------------------------------------------------
 -- Views, routines, triggers and events are restored with the DEFINER they had. When that is
 -- another account, creating them needs (a strong privilege: it lets retire run code as that

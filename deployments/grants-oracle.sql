@@ -41,6 +41,18 @@ GRANT SELECT ON sys.nls_database_parameters TO retire; -- database character set
 GRANT SELECT ON sys.product_component_version TO retire; -- server version for the manifest
 GRANT SELECT ON sys.v_$datafile TO retire;          -- the datafiles are gone after the drop
 GRANT SELECT ON sys.gv_$session TO retire;          -- who is connected, on every RAC instance (sampling, killing)
+-- Usage evidence (README "Usage evidence"): who holds the schema's objects, per-table counters,
+-- and the audit trails for attempts after the cut.
+GRANT SELECT ON sys.gv_$locked_object TO retire;    -- sessions of any account holding the schema's rows locked
+GRANT SELECT ON sys.gv_$access TO retire;           -- objects running statements hold in the library cache
+GRANT SELECT ON sys.v_$containers TO retire;        -- the PDB name of each session
+GRANT SELECT ON sys.gv_$segment_statistics TO retire; -- logical reads and block changes per table segment
+GRANT SELECT ON sys.gv_$instance TO retire;         -- instance startups: the counters' epoch
+GRANT SELECT ON sys.gv_$pdbs TO retire;             -- a PDB's open time: its counters' epoch
+GRANT SELECT ON sys.v_$parameter TO retire;         -- audit_trail, statistics_level
+GRANT SELECT ON sys.dba_audit_trail TO retire;      -- traditional auditing: failed logons and object access
+GRANT SELECT ON sys.dba_stmt_audit_opts TO retire;  -- whether AUDIT SESSION is on
+GRANT SELECT ON sys.dba_obj_audit_opts TO retire;   -- whether the schema's objects are audited
 GRANT SELECT ON sys.v_$option TO retire;            -- whether unified auditing is on
 
 -- Only with a Diagnostics Pack licence (Config.DiagnosticsPack): catches sessions too short for gv$session.

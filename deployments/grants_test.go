@@ -135,7 +135,7 @@ func TestGrantsMySQLAreEnoughForARetirement(t *testing.T) {
 	retireAcct := fmt.Sprintf("'%s'@'%s'", lpRetire, acctHost)
 
 	// A database with tables, a foreign key, a view, routines, a trigger and an event (defined
-	// by the retire account: objects of other definers need Part 3), and accounts reaching it.
+	// by the retire account: objects of other definers need Part 4), and accounts reaching it.
 	exec("CREATE DATABASE " + lpShop)
 	exec("CREATE DATABASE " + lpHold)
 	exec("CREATE DATABASE " + lpOther)

@@ -223,6 +223,9 @@ notify:
 	require.Error(t, err)
 	require.Contains(t, out, "cannot sign it off")
 	h.retire("approve", "local", dbName, "--as", "alice", "--comment", "shop is closed")
+	// The cut locked the application's account, and MariaDB without its audit log counts no
+	// logins of locked accounts: the drop waits until somebody acknowledges that.
+	h.acknowledgeAttemptsWhenAsked(dbName, "the shop's servers are switched off")
 
 	h.waitPhase(dbName, "done", 3*time.Minute)
 	var schemas int
@@ -384,6 +387,27 @@ func (h *harness) retire(args ...string) string {
 	out, err := h.retireErr(args...)
 	require.NoError(h.t, err, "retire %s: %s", strings.Join(args, " "), out)
 	return out
+}
+
+// acknowledgeAttemptsWhenAsked waits until the retirement of db waits for an
+// acknowledgement of the attempts after the cut, or has gone past the observation.
+func (h *harness) acknowledgeAttemptsWhenAsked(db, note string) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var st workflows.Status
+		out, err := h.retireErr("status", "local", db, "-o", "json")
+		if err == nil && json.Unmarshal([]byte(out), &st) == nil {
+			switch {
+			case strings.HasPrefix(st.Waiting, "acknowledgement of the access attempts"):
+				h.retire("acknowledge-attempts", "local", db, "--as", "dba", "--note", note)
+				return
+			case st.Phase != workflows.PhaseObserve && st.Phase != workflows.PhaseQuiesce && st.Phase != workflows.PhaseSample:
+				return
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	h.t.Fatalf("the retirement of %s never asked about attempts after the cut nor went on", db)
 }
 
 func (h *harness) waitPhase(db, phase string, limit time.Duration) {

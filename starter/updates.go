@@ -140,6 +140,10 @@ its "evidence" lines say what is to be acknowledged.`,
 			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these clients may lose access: --note")); err != nil {
 				return err
 			}
+			var err error
+			if in.Covers, err = a.covers(cmd.Context(), args[0], args[1], workflows.EvidenceToAcknowledge); err != nil {
+				return err
+			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledge, in)
 			if err != nil {
 				return err
@@ -175,6 +179,10 @@ an acknowledgement need one again. Look at them first with retire status.`,
 			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these attempts may be ignored: --note")); err != nil {
 				return err
 			}
+			var err error
+			if in.Covers, err = a.covers(cmd.Context(), args[0], args[1], workflows.AttemptsToAcknowledge); err != nil {
+				return err
+			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledgeAttempts, in)
 			if err != nil {
 				return err
@@ -190,6 +198,26 @@ an acknowledgement need one again. Look at them first with retire status.`,
 	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
 	cmd.Flags().StringVar(&in.Note, "note", "", "why these attempts may be ignored (required)")
 	return cmd
+}
+
+// covers is what an acknowledgement covers: what the retirement lists as to be
+// acknowledged right now, printed, and sent with it so that the workflow refuses it if the
+// list changed in between. "" (no check) when the status cannot be read: the validator then
+// judges alone.
+func (a *app) covers(ctx context.Context, connection, object string, list func(workflows.Status) []string) (string, error) {
+	c, err := a.temporal()
+	if err != nil {
+		return "", err
+	}
+	st, err := a.queryStatus(ctx, c, workflows.WorkflowID(connection, object), "")
+	if err != nil {
+		return "", nil
+	}
+	items := list(st)
+	for _, it := range items {
+		fmt.Fprintf(a.out, "acknowledging: %s\n", it)
+	}
+	return strings.Join(items, "; "), nil
 }
 
 func need(value, say string) error {

@@ -40,6 +40,9 @@ type Evidence struct {
 	Unattributed []engine.TableAccess `json:"unattributed,omitempty"`
 	// Problems say, in words, what the evidence misses.
 	Problems []string `json:"problems,omitempty"`
+	// Acknowledged are earlier acknowledgements before the cut, when the look right before
+	// it found something new that needed another.
+	Acknowledged []Acknowledgement `json:"acknowledged,omitempty"`
 
 	// Attempts are the accounts that kept trying after the cut, and AttemptsAck who said
 	// they may be ignored (and how many attempts that covered).
@@ -115,9 +118,17 @@ func (r *retirement) sampleEvidence(ctx workflow.Context) error {
 			access = addAccess(access, more)
 			last = res.Counters
 		}
+		for _, p := range res.Problems {
+			if !slices.Contains(ev.Problems, p) {
+				ev.Problems = append(ev.Problems, p)
+			}
+		}
 		r.details(ctx)
 	}
 	ev.Counted, ev.Access = counted, access
+	if counted {
+		r.lastCounters = last
+	}
 	ev.Looked, ev.Gaps = coverage(ev.Spans, ev.WindowFrom, ev.WindowUntil, tolerance)
 	if len(ev.Gaps) > 0 {
 		ev.Problems = append(ev.Problems, fmt.Sprintf("looked at %s of the %s window: nobody looked %s", days(ev.Looked.Round(time.Second)),
@@ -137,18 +148,48 @@ func (r *retirement) sampleEvidence(ctx workflow.Context) error {
 
 // evidenceToAcknowledge is what a person must acknowledge before the cut, in words; none
 // when the evidence is complete and explains everything it saw.
-func (r *retirement) evidenceToAcknowledge() []string {
+func (r *retirement) evidenceToAcknowledge() []string { return EvidenceToAcknowledge(r.s) }
+
+// EvidenceToAcknowledge is what a DBA acknowledges before the cut, item by item; the CLI
+// sends it back with the acknowledgement (Acknowledgement.Covers), so that an
+// acknowledgement covers exactly what the person saw.
+func EvidenceToAcknowledge(st Status) []string {
 	var out []string
-	if n := len(r.s.Clients); n > 0 {
+	if n := len(st.Clients); n > 0 {
 		out = append(out, fmt.Sprintf("%d client(s) seen", n))
 	}
-	if ev := r.s.Evidence; ev != nil {
+	if ev := st.Evidence; ev != nil {
 		for _, u := range ev.Unattributed {
 			out = append(out, fmt.Sprintf("unattributed access to %s: %d reads, %d writes between %s and %s", u.Table, u.Reads, u.Writes, stamp(u.From), stamp(u.To)))
 		}
 		out = append(out, ev.Problems...)
 	}
 	return out
+}
+
+// AttemptsToAcknowledge is what a DBA or owner acknowledges after the cut (see
+// EvidenceToAcknowledge).
+func AttemptsToAcknowledge(st Status) []string {
+	ev := st.Evidence
+	if ev == nil {
+		return nil
+	}
+	var out []string
+	if n := attemptTotal(ev.Attempts) - ev.AckedCount; n > 0 {
+		out = append(out, fmt.Sprintf("%d attempt(s) after the cut", n))
+	}
+	if ev.AckedProblems < len(ev.AttemptProblems) {
+		out = append(out, ev.AttemptProblems[ev.AckedProblems:]...)
+	}
+	return out
+}
+
+// covers refuses an acknowledgement of something other than what is to be acknowledged now.
+func covers(in Acknowledgement, now []string) error {
+	if in.Covers == "" || in.Covers == strings.Join(now, "; ") {
+		return nil
+	}
+	return fmt.Errorf("what is to be acknowledged changed since it was read; it is now: %s. Look again with retire status, then acknowledge", strings.Join(now, "; "))
 }
 
 // mergeClients folds b into a by client, keeping the earliest first and the latest last seen.
@@ -179,14 +220,19 @@ func addAccess(total, more []engine.TableAccess) []engine.TableAccess {
 	return total
 }
 
-// unattributed is the access on tables that no client seen explains: a client seen with
-// the object as its default database may have touched any table; one seen holding tables
-// or naming them explains those.
+// unattributed is the access on tables that no client seen explains: a client explains a
+// table it was seen holding or naming, or any table when the object was its default
+// database; either way only if it was seen within the span the counters saw the access in.
+// A monitor seen on the first day explains nothing that happened on the twelfth.
 func unattributed(access []engine.TableAccess, clients []engine.Session) []engine.TableAccess {
 	var out []engine.TableAccess
 	for _, t := range access {
 		explained := slices.ContainsFunc(clients, func(c engine.Session) bool {
-			return slices.Contains(c.Via, engine.ViaDefaultDB) || slices.Contains(c.Tables, t.Table) || (len(c.Via) == 0 && len(c.Tables) == 0)
+			if !c.FirstSeen.IsZero() && (c.LastSeen.Before(t.From) || c.FirstSeen.After(t.To)) {
+				return false
+			}
+			named := slices.ContainsFunc(c.Tables, func(n string) bool { return strings.EqualFold(n, t.Table) })
+			return named || slices.Contains(c.Via, engine.ViaDefaultDB) || (len(c.Via) == 0 && len(c.Tables) == 0)
 		})
 		if !explained {
 			out = append(out, t)
@@ -223,43 +269,31 @@ func evidenceSummary(ev *Evidence) string {
 }
 
 // watchAttempts counts who keeps trying to reach the object while access is cut, one
-// activity per day, until ctx is cancelled (the observation is over). What the activity
-// signals arrives through followAttempts at once.
+// activity per day, from the reading before the cut until ctx is cancelled (right before
+// the drop). What the activity signals arrives through followAttempts at once.
 func (r *retirement) watchAttempts(ctx workflow.Context) {
 	ev := r.s.Evidence
 	if ev == nil || (!sourceAvailable(ev.Sources, engine.SourceAttempts) && !sourceAvailable(ev.Sources, engine.SourceAuditLog)) {
 		return
 	}
-	var accounts []engine.AccountRef
-	for _, l := range r.snapshot.Lock {
-		accounts = append(accounts, engine.AccountRef{User: l.User, Host: l.Host})
-	}
-	for _, g := range r.snapshot.Grants {
-		ref := engine.AccountRef{User: g.User, Host: g.Host}
-		if !slices.Contains(accounts, ref) {
-			accounts = append(accounts, ref)
-		}
-	}
-	in := activities.WatchAttemptsInput{Target: r.tgt, Accounts: accounts}
 	for ctx.Err() == nil {
+		// Each count goes on from the last one that finished: its cursor and its counts go
+		// together (signals of a count cut short must not be counted again).
+		in := r.attemptsIn
 		in.Until = r.now(ctx).Add(24 * time.Hour)
-		in.Seen = ev.Attempts
 		var res activities.AttemptsResult
-		opts := sampleOptions(24 * time.Hour)
-		if err := r.run(ctx, opts, "Count who still tries to reach "+r.target()+" after the cut", a.WatchAttempts, in, &res); err != nil {
+		if err := r.run(ctx, sampleOptions(24*time.Hour), "Count who still tries to reach "+r.target()+" after the cut", a.WatchAttempts, in, &res); err != nil {
 			if ctx.Err() == nil {
 				workflow.GetLogger(ctx).Error("Could not count access attempts after the cut", "error", err)
-				ev.Problems = append(ev.Problems, "attempts after the cut could not be counted: "+errorText(err))
+				ev.AttemptProblems = append(ev.AttemptProblems, "attempts after the cut stopped being counted at "+stamp(r.now(ctx))+": "+errorText(err))
+				r.attemptsIn.Problems = ev.AttemptProblems
 				r.changes++
 			}
 			return
 		}
-		r.takeAttempts(res.Attempts)
-		if len(res.Problems) > len(ev.AttemptProblems) {
-			ev.AttemptProblems = res.Problems
-			r.changes++
-		}
-		in.Baseline, in.AuditCursor, in.Problems = res.Baseline, res.AuditCursor, res.Problems
+		r.takeReport(activities.AttemptsReport{Attempts: res.Attempts, Problems: res.Problems})
+		r.attemptsIn.Baseline, r.attemptsIn.AuditCursor, r.attemptsIn.Carry, r.attemptsIn.Last = res.Baseline, res.AuditCursor, res.Carry, res.Last
+		r.attemptsIn.Seen, r.attemptsIn.Problems = res.Attempts, res.Problems
 		if early := in.Until.Sub(r.now(ctx)); early > time.Minute {
 			// An activity that returns early must not make the loop spin through history.
 			if err := workflow.Sleep(ctx, early); err != nil {
@@ -269,14 +303,56 @@ func (r *retirement) watchAttempts(ctx workflow.Context) {
 	}
 }
 
+// lastAttempts stops the counting right before the drop, reads once more, and waits for a
+// person if anything since the last acknowledgement is unexplained: an archive takes hours,
+// and somebody may have knocked meanwhile.
+func (r *retirement) lastAttempts(ctx workflow.Context) error {
+	if !r.evidence || r.stopWatching == nil {
+		return nil
+	}
+	r.stopWatching()
+	ev := r.s.Evidence
+	if sourceAvailable(ev.Sources, engine.SourceAttempts) || sourceAvailable(ev.Sources, engine.SourceAuditLog) {
+		in := r.attemptsIn
+		in.Until = r.now(ctx)
+		var res activities.AttemptsResult
+		if err := r.run(ctx, shortOptions, "Count once more who tried to reach "+r.target()+", right before the drop", a.WatchAttempts, in, &res); err != nil {
+			return err
+		}
+		r.takeReport(activities.AttemptsReport{Attempts: res.Attempts, Problems: res.Problems})
+	}
+	if !r.attemptsSettled() {
+		if err := r.awaitAttemptsSettled(ctx); err != nil {
+			return err
+		}
+	}
+	r.passAttempts(ctx)
+	return nil
+}
+
+// awaitAttemptsSettled waits until a DBA or owner acknowledged every attempt and problem
+// after the cut counted so far, or an owner objected.
+func (r *retirement) awaitAttemptsSettled(ctx workflow.Context) error {
+	r.s.setGate(GateAttempts, GatePending, strings.Join(r.attemptsToAcknowledge(), "; "), "", time.Time{})
+	r.wait(ctx, "acknowledgement of the access attempts after the cut (retire acknowledge-attempts --as <dba or owner>), or an objection: "+strings.Join(r.attemptsToAcknowledge(), "; "))
+	if err := workflow.Await(ctx, func() bool { return r.attemptsSettled() || len(r.s.Objections) > 0 }); err != nil {
+		return err
+	}
+	r.wait(ctx, "")
+	return r.objected()
+}
+
+// attemptsToAcknowledge says what is not acknowledged after the cut.
+func (r *retirement) attemptsToAcknowledge() []string { return AttemptsToAcknowledge(r.s) }
+
 // followAttempts takes what WatchAttempts signals.
 func (r *retirement) followAttempts(ctx workflow.Context) {
 	ch := workflow.GetSignalChannel(ctx, activities.SignalAttempts)
 	for {
-		var attempts []activities.Attempt
-		ch.Receive(ctx, &attempts)
+		var report activities.AttemptsReport
+		ch.Receive(ctx, &report)
 		if r.s.Evidence != nil && r.beforeDrop() {
-			r.takeAttempts(attempts)
+			r.takeReport(report)
 		}
 	}
 }
@@ -296,12 +372,16 @@ func (r *retirement) followSampling(ctx workflow.Context) {
 	}
 }
 
-func (r *retirement) takeAttempts(attempts []activities.Attempt) {
-	if attemptTotal(attempts) <= attemptTotal(r.s.Evidence.Attempts) {
-		return
+func (r *retirement) takeReport(report activities.AttemptsReport) {
+	ev := r.s.Evidence
+	if attemptTotal(report.Attempts) > attemptTotal(ev.Attempts) {
+		ev.Attempts = report.Attempts
+		r.changes++
 	}
-	r.s.Evidence.Attempts = attempts
-	r.changes++
+	if len(report.Problems) > len(ev.AttemptProblems) {
+		ev.AttemptProblems = report.Problems
+		r.changes++
+	}
 }
 
 func attemptTotal(as []activities.Attempt) (n int64) {
@@ -376,24 +456,21 @@ func (r *retirement) canAcknowledgeAttempts(in Acknowledgement) error {
 	case !r.beforeDrop():
 		return fmt.Errorf("%s is past the point of no return (%s)", r.target(), r.s.Phase)
 	}
-	return nil
+	return covers(in, r.attemptsToAcknowledge())
 }
 
-// passAttempts passes the attempts gate as the window ends.
+// passAttempts passes the attempts gate once everything after the cut is settled.
 func (r *retirement) passAttempts(ctx workflow.Context) {
 	ev := r.s.Evidence
-	if !r.evidence || ev == nil {
+	if !r.evidence || ev == nil || !r.attemptsSettled() {
 		return
 	}
-	switch {
-	case len(ev.Attempts) == 0 && sourceAvailable(ev.Sources, engine.SourceAttempts):
-		r.s.setGate(GateAttempts, GatePassed, "nobody tried to reach it while access was cut", "", r.now(ctx))
-	case len(ev.Attempts) == 0:
-		r.s.setGate(GateAttempts, GateWaived, "no source could count attempts after the cut: "+sourceDetail(ev.Sources, engine.SourceAttempts), "", r.now(ctx))
-	default:
-		ack := ev.AttemptsAck
-		r.s.setGate(GateAttempts, GatePassed, fmt.Sprintf("%d attempt(s) acknowledged: %s", ev.AckedCount, ack.Note), ack.By, ack.At)
+	if len(ev.Attempts) == 0 && len(ev.AttemptProblems) == 0 {
+		r.s.setGate(GateAttempts, GatePassed, "nobody was seen trying to reach it while access was cut", "", r.now(ctx))
+		return
 	}
+	ack := ev.AttemptsAck
+	r.s.setGate(GateAttempts, GatePassed, fmt.Sprintf("acknowledged: %d attempt(s), %d problem(s) of the counting: %s", ev.AckedCount, ev.AckedProblems, ack.Note), ack.By, ack.At)
 }
 
 // coverage is how much of the window was looked at, and the gaps in which nobody looked: a
@@ -410,4 +487,108 @@ func coverage(spans []engine.Span, from, until time.Time, tolerance time.Duratio
 		}
 	}
 	return until.Sub(from) - missed, gaps
+}
+
+// awaitEvidenceAcknowledged is the gate before the cut: a person acknowledges what the
+// sampling saw or misses; then one more look right before the cut compares with the end
+// of the window (nobody looked while the person read), and anything new needs a new
+// acknowledgement. The same look is the baseline of the attempts counted after the cut.
+func (r *retirement) awaitEvidenceAcknowledged(ctx workflow.Context) error {
+	for {
+		if err := r.awaitClientsAcknowledged(ctx); err != nil {
+			return err
+		}
+		if !r.evidence {
+			return nil
+		}
+		var accounts []engine.AccountRef
+		for _, ac := range r.plan.Inventory.Accounts {
+			accounts = append(accounts, engine.AccountRef{User: ac.User, Host: ac.Host})
+		}
+		var bc activities.BeforeCut
+		if err := r.run(ctx, shortOptions, "Look at "+r.target()+" once more right before the cut", a.LookBeforeCut,
+			activities.BeforeCutInput{Target: r.tgt, Accounts: accounts}, &bc); err != nil {
+			return err
+		}
+		r.attemptsIn = activities.WatchAttemptsInput{Target: r.tgt, Accounts: accounts, Baseline: bc.Counters, AuditCursor: bc.AuditCursor}
+		if !r.newSinceWindow(bc) {
+			r.blindSpots()
+			r.attemptsIn.Problems = r.s.Evidence.AttemptProblems
+			return nil
+		}
+		// What is new needs its own acknowledgement.
+		if ack := r.s.Acknowledgement; ack != nil {
+			r.s.Evidence.Acknowledged = append(r.s.Evidence.Acknowledged, *ack)
+			r.s.Acknowledgement = nil
+		}
+	}
+}
+
+// newSinceWindow folds what the look before the cut saw that the window did not, and says
+// whether there was any.
+func (r *retirement) newSinceWindow(bc activities.BeforeCut) bool {
+	ev := r.s.Evidence
+	var found []string
+	known := map[string]bool{}
+	for _, c := range r.s.Clients {
+		known[c.Key()] = true
+	}
+	var fresh []engine.Session
+	for _, c := range bc.Sessions {
+		if !known[c.Key()] {
+			fresh = append(fresh, c)
+		}
+	}
+	if len(fresh) > 0 {
+		r.s.Clients = mergeClients(r.s.Clients, fresh)
+		found = append(found, fmt.Sprintf("%d client(s) reached it after the window closed, before the cut", len(fresh)))
+	}
+	if r.lastCounters != nil && bc.Counters != nil {
+		more, ok := engine.AccessBetween(*r.lastCounters, *bc.Counters)
+		switch {
+		case !ok:
+			found = append(found, fmt.Sprintf("the access counters restarted between %s and the look before the cut at %s", stamp(r.lastCounters.At), stamp(bc.Counters.At)))
+		case len(more) > 0:
+			ev.Access = addAccess(ev.Access, more)
+			found = append(found, fmt.Sprintf("%d table(s) were read or written after the window closed, before the cut", len(more)))
+		}
+		r.lastCounters = bc.Counters
+	}
+	if len(found) == 0 {
+		return false
+	}
+	ev.Unattributed = unattributed(ev.Access, r.s.Clients)
+	ev.Problems = append(ev.Problems, found...)
+	return true
+}
+
+// blindSpots names, before the cut, the failures after it that no source here can count:
+// "nobody tried" would then only mean "nobody was seen trying".
+func (r *retirement) blindSpots() {
+	ev := r.s.Evidence
+	var sources []engine.EvidenceSource
+	for _, s := range ev.Sources {
+		if (s.Name == engine.SourceAttempts || s.Name == engine.SourceAuditLog) && s.Available() {
+			sources = append(sources, s)
+		}
+	}
+	if len(sources) == 0 {
+		ev.AttemptProblems = append(ev.AttemptProblems, "no source counts attempts after the cut here ("+sourceDetail(ev.Sources, engine.SourceAttempts)+"; audit log "+sourceDetail(ev.Sources, engine.SourceAuditLog)+")")
+		return
+	}
+	blind := func(what string) bool {
+		return !slices.ContainsFunc(sources, func(s engine.EvidenceSource) bool { return !slices.Contains(s.Blind, what) })
+	}
+	var locked []string
+	for _, ac := range r.plan.Inventory.Accounts {
+		if ac.OnlyThisObject {
+			locked = append(locked, ac.Name())
+		}
+	}
+	switch {
+	case r.s.Request.Strategy == engine.StrategyRevoke && len(locked) > 0 && blind(engine.BlindLockedLogins):
+		ev.AttemptProblems = append(ev.AttemptProblems, fmt.Sprintf("the cut locks %s, and no source here counts logins of locked accounts (the server's audit log would: sampling.audit_log)", strings.Join(locked, ", ")))
+	case r.s.Request.Strategy == engine.StrategyRename && blind(engine.BlindRenamed):
+		ev.AttemptProblems = append(ev.AttemptProblems, "no source here counts statements that fail on the renamed tables (the server's audit log would: sampling.audit_log)")
+	}
 }

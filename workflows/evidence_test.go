@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dataretire/retire/activities"
@@ -20,6 +22,7 @@ func (s *lifecycle) TestUnattributedAccessWaitsForAcknowledgement() {
 	res := s.looked(activities.SampleResult{Looks: 100})
 	res.Counters = &later
 	s.results["SampleClients"] = res
+	s.results["LookBeforeCut"] = activities.BeforeCut{Counters: &later}
 	var ack error
 	s.update(5*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "the nightly report, moved in CHG-9"}, &ack)
 	s.execute(request(ReasonMigration))
@@ -45,6 +48,7 @@ func (s *lifecycle) TestAClientThatHoldsTheTableExplainsItsReads() {
 	res := s.looked(activities.SampleResult{Looks: 100, Seen: []engine.Session{{User: "etl", Host: "10.0.0.8", Via: []string{engine.ViaLock}, Tables: []string{"t"}, Count: 1}}})
 	res.Counters = &later
 	s.results["SampleClients"] = res
+	s.results["LookBeforeCut"] = activities.BeforeCut{Counters: &later}
 	var ack error
 	s.update(4*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "etl retired"}, &ack)
 	s.execute(request(ReasonMigration))
@@ -104,7 +108,7 @@ func (s *lifecycle) TestCountersThatRestartAreNotComplete() {
 // and holds the drop until somebody acknowledges it.
 func (s *lifecycle) TestAttemptsAfterTheCutHoldTheDrop() {
 	knock := []activities.Attempt{{Account: "crm@10.0.0.9", DeniedLogins: 12, FirstSeen: s.start.Add(5 * day), LastSeen: s.start.Add(5 * day), Source: "counters"}}
-	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(activities.SignalAttempts, knock) }, 5*day)
+	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(activities.SignalAttempts, activities.AttemptsReport{Attempts: knock}) }, 5*day)
 	var tooEarly, ack error
 	s.update(4*day, UpdateAcknowledgeAttempts, Acknowledgement{By: "dba", Note: "nothing yet"}, &tooEarly)
 	s.update(25*day, UpdateAcknowledgeAttempts, Acknowledgement{By: "dba", Note: "a monitor nobody turned off"}, &ack)
@@ -151,4 +155,85 @@ func TestCoverageCountsOnlyPausesLongerThanTheRhythm(t *testing.T) {
 	looked, gaps = coverage(nil, t0, at(40), 5*time.Second)
 	require.Len(t, gaps, 1)
 	require.Zero(t, looked)
+}
+
+// Nobody looked while the DBA read the evidence: the look right before the cut finds the
+// reads since the window closed, and they need an acknowledgement of their own.
+func (s *lifecycle) TestAccessAfterTheWindowNeedsAnotherAcknowledgement() {
+	s.results["SampleClients"] = s.looked(activities.SampleResult{Looks: 100, Seen: []engine.Session{{User: "etl", Host: "10.0.0.8", Count: 1}}})
+	after := engine.Counters{On: true, Epoch: "e1", Source: "test", Tables: []engine.TableCounter{{Table: "t", Reads: 99}}}
+	s.results["LookBeforeCut"] = activities.BeforeCut{Counters: &after}
+	var first, second error
+	s.update(4*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "etl is gone"}, &first)
+	s.update(6*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "the reads after were the backup"}, &second)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(first)
+	s.NoError(second)
+	s.GreaterOrEqual(s.calls["CutAccess"][0].Sub(s.start), 6*day, "cut on the first acknowledgement, with reads nobody had seen")
+	rec := s.record()
+	s.Contains(rec.Evidence.Problems, "1 table(s) were read or written after the window closed, before the cut")
+	s.Len(rec.Evidence.Acknowledged, 1)
+	s.Equal("the reads after were the backup", rec.Acknowledgement.Note)
+}
+
+// Where no source can count the logins of the accounts the cut locks, "nobody tried" means
+// nobody was seen: the drop waits for a person to acknowledge exactly that.
+func (s *lifecycle) TestBlindToLockedLoginsHoldsTheDrop() {
+	plan := s.results["Plan"].(activities.Plan)
+	plan.Inventory.Accounts = []engine.Account{{User: "app", Host: "%", Levels: []string{"database"}, OnlyThisObject: true}}
+	s.results["Plan"] = plan
+	s.results["StartSampling"] = activities.SamplingStart{At: s.start, Sources: append(allSources[:3:3],
+		engine.EvidenceSource{Name: engine.SourceAttempts, State: engine.SourceAvailable, Blind: []string{engine.BlindLockedLogins, engine.BlindRenamed}})}
+	s.results["StartSampling"] = withCounters(s.results["StartSampling"].(activities.SamplingStart))
+	var ack error
+	s.update(25*day, UpdateAcknowledgeAttempts, Acknowledgement{By: "dba", Note: "app servers are switched off (CHG-3)"}, &ack)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(ack)
+	s.GreaterOrEqual(s.calls["Drop"][0].Sub(s.start), 25*day)
+	rec := s.record()
+	s.Require().Len(rec.Evidence.AttemptProblems, 1)
+	s.Contains(rec.Evidence.AttemptProblems[0], "the cut locks app@%, and no source here counts logins of locked accounts")
+	s.Equal(GatePassed, s.gate(rec, GateAttempts).State)
+}
+
+// Somebody who knocks while the archive is written is found by the last count before the
+// drop, and the drop waits.
+func (s *lifecycle) TestAttemptsDuringTheArchiveHoldTheDrop() {
+	knock := []activities.Attempt{{Account: "crm@10.0.0.9", RefusedStatements: 2, Source: "counters"}}
+	var calls int
+	delete(s.results, "WatchAttempts")
+	s.env.OnActivity("WatchAttempts", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatchAttemptsInput) (activities.AttemptsResult, error) {
+		calls++
+		if !in.Until.After(s.env.Now()) { // the last count, right before the drop
+			return activities.AttemptsResult{Attempts: knock}, nil
+		}
+		return activities.AttemptsResult{}, nil
+	})
+	var ack error
+	s.update(30*day, UpdateAcknowledgeAttempts, Acknowledgement{By: "alice", Note: "the archive job's own retry"}, &ack)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(ack)
+	s.GreaterOrEqual(s.calls["Drop"][0].Sub(s.start), 30*day)
+	s.Equal("crm@10.0.0.9", s.record().Evidence.Attempts[0].Account)
+}
+
+func withCounters(st activities.SamplingStart) activities.SamplingStart {
+	st.Counters = &counters
+	return st
+}
+
+// An acknowledgement covers exactly what the person was shown: one of an older list is refused.
+func (s *lifecycle) TestAnAcknowledgementCoversExactlyWhatWasShown() {
+	s.results["SampleClients"] = s.looked(activities.SampleResult{Looks: 100, Seen: []engine.Session{{User: "etl", Host: "10.0.0.8", Count: 1}}})
+	var stale, exact error
+	s.update(4*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "old list", Covers: "0 client(s) seen"}, &stale)
+	s.update(5*day, UpdateAcknowledge, Acknowledgement{By: "dba", Note: "etl is gone", Covers: "1 client(s) seen"}, &exact)
+	s.execute(request(ReasonMigration))
+	s.NoError(s.env.GetWorkflowError())
+	s.ErrorContains(stale, "changed since it was read; it is now: 1 client(s) seen")
+	s.NoError(exact)
+	s.Equal("1 client(s) seen", s.record().Acknowledgement.Covers)
 }

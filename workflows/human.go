@@ -174,7 +174,7 @@ func (r *retirement) canAcknowledge(in Acknowledgement) error {
 	case r.s.Phase != PhaseSample || len(r.evidenceToAcknowledge()) == 0 || r.s.Waiting == "":
 		return fmt.Errorf("%s is not waiting for an acknowledgement (phase %s)", r.target(), r.s.Phase)
 	}
-	return nil
+	return covers(in, r.evidenceToAcknowledge())
 }
 
 // ParseDays reads "14d", "36h", "90m" or a Go duration: DBAs think in days.

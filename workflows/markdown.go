@@ -253,7 +253,7 @@ func evidenceSection(b *strings.Builder, s Status) {
 	for _, p := range ev.Problems {
 		fmt.Fprintf(b, "- incomplete: %s\n", p)
 	}
-	if a := s.Acknowledgement; a != nil {
+	for _, a := range append(slices.Clone(ev.Acknowledged), derefAck(s.Acknowledgement)...) {
 		fmt.Fprintf(b, "- %s acknowledged the evidence before the cut at %s %s\n", a.By, when(a.At), quoted(a.Note))
 	}
 	for _, p := range ev.AttemptProblems {
@@ -271,3 +271,10 @@ func evidenceSection(b *strings.Builder, s Status) {
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+func derefAck(a *Acknowledgement) []Acknowledgement {
+	if a == nil {
+		return nil
+	}
+	return []Acknowledgement{*a}
+}

@@ -246,11 +246,15 @@ type Extension struct {
 	At     time.Time     `json:"at"`
 }
 
-// Acknowledgement is a DBA's word that the clients seen during sampling may lose access.
+// Acknowledgement is a DBA's word that the clients seen during sampling may lose access,
+// or that the attempts after the cut may be ignored. Covers is what the person was shown
+// (EvidenceToAcknowledge, AttemptsToAcknowledge): an acknowledgement of anything else is
+// refused.
 type Acknowledgement struct {
-	By   string    `json:"by"`
-	Note string    `json:"note"`
-	At   time.Time `json:"at"`
+	By     string    `json:"by"`
+	Note   string    `json:"note"`
+	Covers string    `json:"covers,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Gate is one condition the retirement must pass, with who passed it and when.

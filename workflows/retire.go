@@ -61,7 +61,7 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 		r.s.Outcome = "dry run: nothing was changed"
 		return nil
 	}
-	if err := r.awaitClientsAcknowledged(ctx); err != nil {
+	if err := r.awaitEvidenceAcknowledged(ctx); err != nil {
 		return err
 	}
 
@@ -79,6 +79,12 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	}
 	r.s.Cut = &cut
 	r.s.setGate(GateAccessCut, GatePassed, cutSummary(cut), "", r.now(ctx))
+	if r.evidence {
+		// Whoever still tries is counted from the reading before the cut until the drop.
+		wctx, stop := workflow.WithCancel(ctx)
+		r.stopWatching = stop
+		workflow.Go(wctx, r.watchAttempts)
+	}
 
 	// 4. Observe: owners object, extend or sign off while nobody can reach the data.
 	r.enter(ctx, PhaseObserve)
@@ -89,6 +95,9 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	// 5. Archive: export everything, then read it back and verify every checksum.
 	r.enter(ctx, PhaseArchive)
 	if err := r.archiveAndVerify(ctx); err != nil {
+		return err
+	}
+	if err := r.lastAttempts(ctx); err != nil {
 		return err
 	}
 
@@ -211,10 +220,6 @@ func (r *retirement) observe(ctx workflow.Context) error {
 	r.details(ctx)
 	r.notify(ctx, notify.Event{Kind: notify.AccessCut, Until: r.s.ObserveUntil})
 	if r.evidence {
-		// Whoever still tries after the cut is counted while the window runs.
-		wctx, stopWatching := workflow.WithCancel(ctx)
-		defer stopWatching()
-		workflow.Go(wctx, r.watchAttempts)
 		r.s.setGate(GateAttempts, GatePending, "counting who still tries while access is cut", "", time.Time{})
 	}
 	var asked int
@@ -241,12 +246,7 @@ func (r *retirement) observe(ctx workflow.Context) error {
 			}
 			if r.s.Signed() {
 				// Somebody still knocks: the drop waits for a person to look.
-				ev := r.s.Evidence
-				r.s.setGate(GateAttempts, GatePending, fmt.Sprintf("%d attempt(s) after the cut not acknowledged%s", attemptTotal(ev.Attempts)-ev.AckedCount,
-					strings.Join(append([]string{""}, ev.AttemptProblems[ev.AckedProblems:]...), "; ")), "", time.Time{})
-				r.wait(ctx, "acknowledgement of the access attempts after the cut (retire acknowledge-attempts --as <dba or owner>), or an objection")
-				seen := r.changes
-				if err := workflow.Await(ctx, func() bool { return r.changes != seen }); err != nil {
+				if err := r.awaitAttemptsSettled(ctx); err != nil {
 					return err
 				}
 				continue

@@ -59,13 +59,14 @@ func (s *lifecycle) SetupTest() {
 	s.start = s.env.Now()
 	s.calls = map[string][]time.Time{}
 	// Like the real one, the sampling activity watches for the day it is given.
-	s.delay = map[string]time.Duration{"SampleClients": day, "WatchAttempts": day}
+	s.delay = map[string]time.Duration{"SampleClients": day}
 	s.results = map[string]any{
 		"Plan": activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
 			Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 3, Bytes: 16384}}, TotalRows: 3, TotalBytes: 16384}},
 		"StartSampling":   activities.SamplingStart{At: s.start, Sources: allSources, Counters: &counters},
 		"SampleClients":   activities.SampleResult{Looks: 100, Spans: []engine.Span{{From: s.start, To: s.start.Add(60 * day)}}, Counters: &counters},
 		"WatchAttempts":   activities.AttemptsResult{},
+		"LookBeforeCut":   activities.BeforeCut{Counters: &counters},
 		"RestoreSettings": nil,
 		"SnapshotAccess":  snapshot,
 		"CutAccess":       engine.CutResult{Revoked: 1},

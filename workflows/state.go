@@ -34,6 +34,11 @@ type retirement struct {
 	attemptsTold    int64
 	attemptsToldAt  time.Time
 	attemptsNotices int
+	// lastCounters is the sampling window's last counter reading; attemptsIn where the
+	// counting of attempts goes on from; stopWatching ends it before the drop.
+	lastCounters *engine.Counters
+	attemptsIn   activities.WatchAttemptsInput
+	stopWatching workflow.CancelFunc
 	// changes counts human input, so that waits wake up when an owner acts.
 	changes int
 	// notifying is false for runs started before owners were notified (replay).

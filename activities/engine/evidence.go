@@ -76,7 +76,18 @@ type EvidenceSource struct {
 	// Dynamic is true when retire may switch it on for the window (EnableSource) if the
 	// connection profile lets it.
 	Dynamic bool `json:"dynamic,omitempty"`
+	// Blind lists the failures after the cut this source cannot count (BlindLockedLogins,
+	// BlindRenamed), so that the workflow knows when the attempts it counts are not all.
+	Blind []string `json:"blind,omitempty"`
 }
+
+// What an attempts source may be blind to (EvidenceSource.Blind).
+const (
+	// BlindLockedLogins: logins of an account the cut locked (MariaDB's userstat counts none).
+	BlindLockedLogins = "logins of locked accounts"
+	// BlindRenamed: statements that fail on the old names after strategy rename.
+	BlindRenamed = "statements on the renamed tables"
+)
 
 // Available says whether the source will be used.
 func (s EvidenceSource) Available() bool { return s.State == SourceAvailable }
@@ -96,6 +107,14 @@ func (c SettingChange) Changed() bool { return c.Before != c.After }
 type ServerLook struct {
 	At       time.Time    `json:"at"`
 	Sessions []SessionRow `json:"sessions"`
+	// NameCase is how the server compares names (MySQL lower_case_table_names: 0 as
+	// written, 1 or 2 case-insensitively), so that Reaching needs nothing but the look.
+	NameCase int `json:"name_case,omitempty"`
+	// CountersOff is true when the look saw the table counters switched off (MariaDB
+	// userstat), so that a switch off and on again between two readings is not missed.
+	CountersOff bool `json:"counters_off,omitempty"`
+	// Seq numbers the looks of one poller, so a subscriber knows when it missed one.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // SessionRow is one session as the server lists it, before it is matched to an object.
@@ -173,8 +192,8 @@ type TableAccess struct {
 }
 
 // AccessBetween is what changed between two readings of the same epoch, table by table,
-// in the order of the later reading; ok is false when the readings cannot be compared
-// (another epoch, a source off, a counter that went down).
+// sorted by table; ok is false when the readings cannot be compared (another epoch, a
+// source off, a counter that went down, a table whose counts vanished).
 func AccessBetween(from, to Counters) (access []TableAccess, ok bool) {
 	if !from.On || !to.On || from.Epoch != to.Epoch || from.Source != to.Source {
 		return nil, false
@@ -182,6 +201,15 @@ func AccessBetween(from, to Counters) (access []TableAccess, ok bool) {
 	before := map[string]TableCounter{}
 	for _, t := range from.Tables {
 		before[t.Table] = t
+	}
+	after := map[string]bool{}
+	for _, t := range to.Tables {
+		after[t.Table] = true
+	}
+	for _, t := range from.Tables {
+		if !after[t.Table] && (t.Reads > 0 || t.Writes > 0) {
+			return nil, false // its counts were flushed away
+		}
 	}
 	for _, t := range to.Tables {
 		b := before[t.Table]
