@@ -42,7 +42,7 @@ func ValidIdentifier(name string) error {
 	case allDigits.MatchString(name):
 		return fmt.Errorf("database name %q is all digits, which MySQL reads as a number: %w", name, engine.ErrRefused)
 	case IsSystemSchema(name):
-		return fmt.Errorf("%q is a system schema and can never be retired: %w", name, engine.ErrRefused)
+		return fmt.Errorf("%q is a system schema: retire neither retires it nor restores into it: %w", name, engine.ErrRefused)
 	}
 	return nil
 }

@@ -82,10 +82,10 @@ func parseTarget(object string) (target, error) {
 	}
 	t.name = strings.ToUpper(t.name)
 	if t.isPDB && systemPDBs[t.name] {
-		return target{}, fmt.Errorf("%s is the CDB root or seed and can never be retired: %w", t.name, engine.ErrRefused)
+		return target{}, fmt.Errorf("%s is the CDB root or seed: retire neither retires it nor restores into it: %w", t.name, engine.ErrRefused)
 	}
 	if !t.isPDB && IsSystemUser(t.name) {
-		return target{}, fmt.Errorf("%s is an Oracle-maintained user and can never be retired: %w", t.name, engine.ErrRefused)
+		return target{}, fmt.Errorf("%s is an Oracle-maintained user: retire neither retires it nor restores into it: %w", t.name, engine.ErrRefused)
 	}
 	return t, nil
 }
