@@ -152,6 +152,10 @@ func (a *Activities) StartSampling(ctx context.Context, in StartSamplingInput) (
 		return SamplingStart{}, classify(err)
 	}
 	var changes []engine.SettingChange
+	wasOn := map[string]bool{}
+	for _, s := range sources {
+		wasOn[s.Name] = s.Available()
+	}
 	for i, s := range sources {
 		if s.Available() || !s.Dynamic || !slices.Contains(c.Sampling.Enable, s.Name) {
 			continue
@@ -165,6 +169,22 @@ func (a *Activities) StartSampling(ctx context.Context, in StartSamplingInput) (
 			activity.GetLogger(ctx).Info("Switched on a usage-evidence source for the window", "source", s.Name, "variable", ch.Variable, "before", ch.Before)
 		}
 		sources[i].State, sources[i].Detail = engine.SourceAvailable, fmt.Sprintf("switched on by retire for the retirement (%s was %s)", ch.Variable, ch.Before)
+	}
+	if len(changes) > 0 {
+		// One setting may serve several sources (MariaDB's userstat: the table counters and
+		// the attempts): look again at what is on now.
+		if sources, err = p.EvidenceSources(ctx, in.Object); err != nil {
+			return SamplingStart{}, classify(err)
+		}
+		var switched []string
+		for _, ch := range changes {
+			switched = append(switched, ch.Variable+" was "+ch.Before)
+		}
+		for i, s := range sources {
+			if s.Available() && !wasOn[s.Name] {
+				sources[i].Detail = "switched on by retire for the retirement (" + strings.Join(switched, ", ") + ")"
+			}
+		}
 	}
 	st := SamplingStart{At: time.Now().UTC(), Sources: sources, Changes: changes}
 	if available(sources, engine.SourceTableCounters) {

@@ -85,6 +85,8 @@ func TestRetireEndToEnd(t *testing.T) {
 	h.temporal = testservices.TemporalWithUI(t)
 	s3 := testservices.MinIO(t)
 	h.db = testservices.MariaDB(t)
+	// The profile lets retire switch userstat on for the retirement; it must be off again after.
+	testservices.SetGlobal(t, h.db, "userstat", "OFF")
 
 	// The retire account has a password, and so has the application account: neither, nor
 	// the hash of the application's, may appear in the workflow history.
@@ -243,6 +245,20 @@ notify:
 	require.True(t, v.OK, "archive problems: %v", v.Problems)
 	require.EqualValues(t, 5002, v.Rows)
 	require.Equal(t, "alice", st.Signoffs[0].By)
+	// The counters retire switched on served the window and the count after the cut, and
+	// are off again.
+	require.NotNil(t, st.Evidence)
+	require.True(t, st.Evidence.Counted)
+	require.Len(t, st.Evidence.Changes, 1)
+	require.True(t, st.Evidence.SettingsRestored)
+	for _, src := range st.Evidence.Sources {
+		if src.Name == "table-counters" || src.Name == "attempts" {
+			require.Equal(t, "available", src.State, "%s: %s", src.Name, src.Detail)
+		}
+	}
+	var userstat int
+	require.NoError(t, h.db.QueryRow("SELECT @@global.userstat").Scan(&userstat))
+	require.Zero(t, userstat, "userstat was not put back")
 	record := h.retire("record", "local", dbName)
 	require.Contains(t, record, "verified gone")
 

@@ -187,11 +187,11 @@ an acknowledgement need one again. Look at them first with retire status.`,
 			if err != nil {
 				return err
 			}
-			n := 0
-			if st.Evidence != nil {
-				n = int(st.Evidence.AckedCount)
+			what := in.Covers
+			if what == "" && st.Evidence != nil {
+				what = plural(int(st.Evidence.AckedCount), "attempt", "attempts") + " after the cut"
 			}
-			fmt.Fprintf(a.out, "%s after the cut acknowledged by %s; the drop may proceed once the window is over and signed off\n", plural(n, "attempt", "attempts"), in.By)
+			fmt.Fprintf(a.out, "acknowledged by %s: %s; the drop may proceed once the window is over and signed off\n", in.By, what)
 			return nil
 		},
 	}
