@@ -27,7 +27,7 @@ type storeFlags struct {
 	store  string
 }
 
-const defaultConfig = "/etc/retire/config.yaml"
+var defaultConfig = "/etc/retire/config.yaml"
 
 // add gives an in-process command its --config and --store flags, and words its errors for
 // where it runs (see inProcessError).

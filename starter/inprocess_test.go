@@ -32,13 +32,14 @@ func TestInProcessMissingConfigSaysHowToNameIt(t *testing.T) {
 }
 
 func TestInProcessMissingDefaultConfigSaysHowToNameIt(t *testing.T) {
-	if _, err := os.Stat(defaultConfig); err == nil {
-		t.Skipf("%s exists on this machine", defaultConfig)
-	}
+	// The default is /etc/retire/config.yaml; one that surely does not exist stands in for it.
+	was := defaultConfig
+	defaultConfig = filepath.Join(t.TempDir(), "etc", "retire", "config.yaml")
+	t.Cleanup(func() { defaultConfig = was })
 	t.Setenv("RETIRE_CONFIG", "")
 	a, _, errOut := testApp(t, nil, nil)
 	assert.Equal(t, 1, a.execute([]string{"ls", "local/shop/run-1/"}))
-	assert.Equal(t, "retire: no config file at /etc/retire/config.yaml (the default): `retire ls` reads the worker's config file for the connection and store profiles; "+
+	assert.Equal(t, "retire: no config file at "+defaultConfig+" (the default): `retire ls` reads the worker's config file for the connection and store profiles; "+
 		"name it with --config <file> or RETIRE_CONFIG=<file>\n", errOut.String())
 
 	dir := filepath.Join(t.TempDir(), "etc.yaml")
