@@ -202,10 +202,8 @@ func (s *lifecycle) TestBlindToLockedLoginsHoldsTheDrop() {
 // drop, and the drop waits.
 func (s *lifecycle) TestAttemptsDuringTheArchiveHoldTheDrop() {
 	knock := []activities.Attempt{{Account: "crm@10.0.0.9", RefusedStatements: 2, Source: "counters"}}
-	var calls int
 	delete(s.results, "WatchAttempts")
 	s.env.OnActivity("WatchAttempts", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WatchAttemptsInput) (activities.AttemptsResult, error) {
-		calls++
 		if !in.Until.After(s.env.Now()) { // the last count, right before the drop
 			return activities.AttemptsResult{Attempts: knock}, nil
 		}

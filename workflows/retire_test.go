@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,9 @@ type lifecycle struct {
 	// sent are the notifications the workflow asked for, in order; notifyErr fails them.
 	sent      []notify.Event
 	notifyErr error
+	// mu guards calls and sent: activities run on goroutines of their own (the attempts
+	// watcher runs beside the others).
+	mu sync.Mutex
 }
 
 func TestLifecycle(t *testing.T) { suite.Run(t, new(lifecycle)) }
@@ -84,7 +88,11 @@ func (s *lifecycle) SetupTest() {
 // each ran, and runs the workflow.
 func (s *lifecycle) execute(req Request) {
 	for name, result := range s.results {
-		fn := func(mock.Arguments) { s.calls[name] = append(s.calls[name], s.env.Now()) }
+		fn := func(mock.Arguments) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.calls[name] = append(s.calls[name], s.env.Now())
+		}
 		call := s.env.OnActivity(name, mock.Anything, mock.Anything)
 		if result == nil {
 			call = call.Return(nil)
@@ -94,6 +102,8 @@ func (s *lifecycle) execute(req Request) {
 		call.After(s.delay[name]).Run(fn).Maybe()
 	}
 	s.env.OnActivity("NotifyOwners", mock.Anything, mock.Anything).Return(func(_ context.Context, ev notify.Event) (notify.Result, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		ev.At = s.env.Now()
 		s.sent = append(s.sent, ev)
 		return notify.Result{Sent: true, To: ev.Owners}, s.notifyErr
