@@ -115,9 +115,16 @@ func sameSchema(schema, db string) bool {
 
 // likeMatch reports whether s matches a LIKE pattern (% and _, backslash escapes). Host
 // patterns are compared case-insensitively, as the server does.
-func likeMatch(pattern, s string) bool {
+func likeMatch(pattern, s string) bool { return like(pattern, s, true) }
+
+// like matches s against a LIKE pattern the way the server does: % and _ are wildcards
+// unless escaped with a backslash; foldCase compares case-insensitively.
+func like(pattern, s string, foldCase bool) bool {
 	var b strings.Builder
-	b.WriteString("(?is)^")
+	b.WriteString("(?s)^")
+	if foldCase {
+		b.WriteString("(?i)")
+	}
 	escaped := false
 	for _, r := range pattern {
 		switch {

@@ -319,30 +319,7 @@ func dbMatches(pattern, db string) bool {
 	if sameSchema(pattern, db) {
 		return true
 	}
-	if !strings.ContainsAny(pattern, "%_") {
-		return false
-	}
-	var b strings.Builder
-	b.WriteString("(?s)^")
-	escaped := false
-	for _, r := range pattern {
-		switch {
-		case escaped:
-			escaped = false
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		case r == '\\':
-			escaped = true
-		case r == '%':
-			b.WriteString(".*")
-		case r == '_':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	return err == nil && re.MatchString(db)
+	return strings.ContainsAny(pattern, "%_") && like(pattern, db, false)
 }
 
 // missingList collects missing privileges in the order the phases need them, one entry per
