@@ -35,17 +35,7 @@ func TestArchiveVerifyDropVerifyGoneOnSakila(t *testing.T) {
 
 	cfg := localConfig(t, s3)
 	acts := New(cfg, DevPolicy)
-	var ts testsuite.WorkflowTestSuite
-	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
-	run := func(activity, in, out any) {
-		t.Helper()
-		v, err := env.ExecuteActivity(activity, in)
-		require.NoError(t, err)
-		if out != nil {
-			require.NoError(t, v.Get(out))
-		}
-	}
+	run, env := activityRunner(t, acts)
 	tgt := Target{Connection: "local", Object: db}
 
 	var plan Plan
@@ -218,6 +208,23 @@ var definer = regexp.MustCompile("DEFINER=`[^`]*`@`[^`]*`")
 // localConfig names the machine's MariaDB as connection "local" (root) and the test's MinIO
 // as the only store "test", with the keys in env vars as a worker would have them.
 // uniqueName is a database name of its own for a test, so that runs never collide.
+// activityRunner runs activities of acts in a test activity environment and fails the
+// test on an error; out, when not nil, receives the result. The environment is returned
+// too, for the activities whose errors the test looks at.
+func activityRunner(t *testing.T, acts *Activities) (run func(activity, in, out any), env *testsuite.TestActivityEnvironment) {
+	var ts testsuite.WorkflowTestSuite
+	env = ts.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return func(activity, in, out any) {
+		t.Helper()
+		v, err := env.ExecuteActivity(activity, in)
+		require.NoError(t, err)
+		if out != nil {
+			require.NoError(t, v.Get(out))
+		}
+	}, env
+}
+
 func uniqueName(prefix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

@@ -16,7 +16,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/archive"
@@ -61,17 +60,7 @@ stores:
 `, s3.Endpoint)))
 	require.NoError(t, err)
 	acts := activities.New(cfg, activities.DevPolicy)
-	var ts testsuite.WorkflowTestSuite
-	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
-	run := func(activity, in, out any) {
-		t.Helper()
-		v, err := env.ExecuteActivity(activity, in)
-		require.NoError(t, err)
-		if out != nil {
-			require.NoError(t, v.Get(out))
-		}
-	}
+	run, _ := activities.ActivityRunner(t, acts)
 	tgt := activities.Target{Connection: "local", Object: db}
 	var plan activities.Plan
 	run(acts.Plan, activities.PlanInput{Target: tgt, Strategy: engine.StrategyRevoke, SampleWindow: time.Second, ObserveWindow: time.Second}, &plan)

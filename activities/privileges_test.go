@@ -126,17 +126,7 @@ func TestDropRefusedWithTheObjectWholeIsDropRefusedIntact(t *testing.T) {
 	cfg.Connections["nodrop"] = nodrop.Connections["nodrop"]
 
 	acts := New(cfg, DevPolicy)
-	var ts testsuite.WorkflowTestSuite
-	env := ts.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
-	run := func(activity, in, out any) {
-		t.Helper()
-		v, err := env.ExecuteActivity(activity, in)
-		require.NoError(t, err)
-		if out != nil {
-			require.NoError(t, v.Get(out))
-		}
-	}
+	run, env := activityRunner(t, acts)
 	tgt := Target{Connection: "local", Object: db}
 	var snap engine.AccessSnapshot
 	run(acts.SnapshotAccess, AccessInput{Target: tgt, Strategy: engine.StrategyRevoke}, &snap)
