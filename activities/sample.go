@@ -98,10 +98,12 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 		} else {
 			acc.Merge(sessions)
 		}
+		// Only this look's sessions can be new: no sorting of every client seen per look.
 		var fresh []engine.Session
-		for _, s := range acc.Result() {
+		for _, s := range sessions {
 			if !known[s.Key()] {
 				known[s.Key()] = true
+				s.ID = 0
 				fresh = append(fresh, s)
 			}
 		}

@@ -232,7 +232,7 @@ func unattributed(access []engine.TableAccess, clients []engine.Session) []engin
 				return false
 			}
 			named := slices.ContainsFunc(c.Tables, func(n string) bool { return strings.EqualFold(n, t.Table) })
-			return named || slices.Contains(c.Via, engine.ViaDefaultDB) || (len(c.Via) == 0 && len(c.Tables) == 0)
+			return named || slices.Contains(c.Via, engine.ViaDefaultDB)
 		})
 		if !explained {
 			out = append(out, t)

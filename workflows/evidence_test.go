@@ -235,3 +235,16 @@ func (s *lifecycle) TestAnAcknowledgementCoversExactlyWhatWasShown() {
 	s.NoError(exact)
 	s.Equal("1 client(s) seen", s.record().Acknowledgement.Covers)
 }
+
+// A client explains only the access it could have made: tables it was seen on, or any of
+// the database's when it was its default, and only within the time it was seen.
+func TestUnattributedIsAccessNoClientSeenThenExplains(t *testing.T) {
+	d := func(n int) time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * day) }
+	access := []engine.TableAccess{{Table: "orders", Reads: 5, From: d(0), To: d(1)}, {Table: "customers", Reads: 2e6, From: d(11), To: d(12)}}
+	monitor := engine.Session{User: "nagios", Via: []string{engine.ViaDefaultDB}, FirstSeen: d(0), LastSeen: d(0).Add(time.Hour)}
+	require.Equal(t, []engine.TableAccess{access[1]}, unattributed(access, []engine.Session{monitor}), "a monitor seen on day 1 explains day 12")
+	etl := engine.Session{User: "etl", Via: []string{engine.ViaLock}, Tables: []string{"CUSTOMERS"}, FirstSeen: d(11), LastSeen: d(11)}
+	require.Equal(t, []engine.TableAccess{access[0]}, unattributed(access, []engine.Session{etl}), "names compare case-insensitively; etl explains only customers")
+	howUnknown := engine.Session{User: "x", FirstSeen: d(0), LastSeen: d(12)}
+	require.Equal(t, access, unattributed(access, []engine.Session{howUnknown}), "a client seen without how explains nothing")
+}
