@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
@@ -247,4 +249,24 @@ func TestUnattributedIsAccessNoClientSeenThenExplains(t *testing.T) {
 	require.Equal(t, []engine.TableAccess{access[0]}, unattributed(access, []engine.Session{etl}), "names compare case-insensitively; etl explains only customers")
 	howUnknown := engine.Session{User: "x", FirstSeen: d(0), LastSeen: d(12)}
 	require.Equal(t, access, unattributed(access, []engine.Session{howUnknown}), "a client seen without how explains nothing")
+}
+
+// The drop's own gate check does not trust the path that led to it: a run whose evidence
+// gate never passed is refused even with everything else in order.
+func TestTheDropGateRechecksTheEvidence(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	check := func(ctx workflow.Context) error {
+		r := &retirement{evidence: true, accessCut: true}
+		r.s.Request = request(ReasonMigration).WithDefaults()
+		r.s.Archive = &activities.ArchiveResult{ManifestSHA256: "abc"}
+		r.s.Verification = &activities.Verification{OK: true}
+		r.s.ObserveUntil = workflow.Now(ctx).Add(-time.Hour)
+		r.s.Evidence = &Evidence{}
+		r.s.setGate(GateEvidence, GatePending, "", "", time.Time{})
+		return r.dropGates(ctx)
+	}
+	env.RegisterWorkflowWithOptions(check, workflow.RegisterOptions{Name: "check"})
+	env.ExecuteWorkflow("check")
+	require.ErrorContains(t, env.GetWorkflowError(), "the usage evidence of the sampling window was not passed or acknowledged")
 }

@@ -360,6 +360,9 @@ func (r *retirement) dropGates(ctx workflow.Context) error {
 	if !r.attemptsSettled() {
 		failed = append(failed, "access attempts after the cut are not acknowledged")
 	}
+	if r.evidence && r.s.gate(GateEvidence).State != GatePassed {
+		failed = append(failed, "the usage evidence of the sampling window was not passed or acknowledged")
+	}
 	if r.s.ObserveUntil.IsZero() || r.now(ctx).Before(r.s.ObserveUntil) {
 		failed = append(failed, "observation window not over")
 	}
