@@ -26,9 +26,6 @@ type Adapter interface {
 	Inventory(ctx context.Context, object string) (Inventory, error)
 	// Sessions is one look at who is connected to the object right now.
 	Sessions(ctx context.Context, object string) ([]Session, error)
-	// Watch looks again and again until `until`, folding each look into acc; a failed look
-	// ends it with an error, and the caller resumes from acc.
-	Watch(ctx context.Context, object string, until time.Time, acc *Sampler) error
 	// SnapshotAccess records, without changing anything, the access that Cut would remove.
 	SnapshotAccess(ctx context.Context, object string, strategy Strategy) (AccessSnapshot, error)
 	// Cut removes the access recorded in the snapshot and kills the sessions left. Idempotent.

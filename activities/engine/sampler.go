@@ -8,9 +8,6 @@ import (
 // Sampler aggregates looks at the processlist: one look misses clients that connect for
 // less than a second every few seconds; many looks over days catch them.
 type Sampler struct {
-	// OnLook, if set, is called after every look (activities heartbeat from it).
-	OnLook func(looks int)
-
 	looks int
 	seen  map[string]*Session
 	ids   map[string]map[int64]bool // connection ids seen per client, to count distinct ones
@@ -31,9 +28,6 @@ func NewSampler(prev []Session) *Sampler {
 func (s *Sampler) Add(look []Session) {
 	s.looks++
 	s.Merge(look)
-	if s.OnLook != nil {
-		s.OnLook(s.looks)
-	}
 }
 
 // Merge folds sessions seen some other way (the audit log, another activity) into the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/dataretire/retire/activities/engine"
 )
@@ -39,38 +38,4 @@ func clientHost(h string) string {
 		h = h[:i]
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-}
-
-// Watch looks at the server's sessions (LookServer) every PollInterval until `until` (at least once) and folds
-// each look into acc. Each look has its own deadline and a failed look ends the watch with
-// its error: the caller retries, resuming from acc. Connections idle longer than a few
-// seconds are closed, so a long interval holds nothing between looks.
-func (a *Adapter) Watch(ctx context.Context, db string, until time.Time, acc *engine.Sampler) error {
-	if err := ValidIdentifier(db); err != nil {
-		return err
-	}
-	pool, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		look, err := a.look(ctx, pool, db)
-		if err != nil {
-			return err
-		}
-		acc.Add(look)
-		left := time.Until(until)
-		if left <= 0 {
-			return nil
-		}
-		timer.Reset(min(a.cfg.PollInterval, left))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
 }

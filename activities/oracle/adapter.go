@@ -53,8 +53,6 @@ const (
 	// historyLookback is how far back the first look at ASH or the audit trail goes: about
 	// what ASH keeps in memory, and harmless to repeat after a retry (ids dedupe).
 	historyLookback = time.Hour
-	// keepSessionBelow: Watch keeps its session between looks closer than this.
-	keepSessionBelow = 30 * time.Second
 
 	modeReadOnly = "read-only"
 	modeOffline  = "offline"

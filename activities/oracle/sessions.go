@@ -233,51 +233,6 @@ func (a *Adapter) auditLogons(ctx context.Context, c conn, t target, since time.
 	return out, nil
 }
 
-// Watch looks every PollInterval until `until` (at least once) and folds each look into
-// acc. A failed look ends the watch with its error, and the caller resumes from acc. One
-// session serves looks that follow each other closely (a logon every few seconds would fill
-// the audit trail); with a long interval each look opens its own, so nothing idles between.
-func (a *Adapter) Watch(ctx context.Context, object string, until time.Time, acc *engine.Sampler) error {
-	t, err := parseTarget(object)
-	if err != nil {
-		return err
-	}
-	var c conn
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		if c == nil {
-			if c, err = a.open(ctx); err != nil {
-				return err
-			}
-		}
-		look, err := a.look(ctx, c, t)
-		if err != nil {
-			return err
-		}
-		acc.Add(look)
-		left := time.Until(until)
-		if left <= 0 {
-			return nil
-		}
-		if a.cfg.PollInterval >= keepSessionBelow {
-			c.Close()
-			c = nil
-		}
-		timer.Reset(min(a.cfg.PollInterval, left))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
-}
-
 // killSessions kills the object's sessions on every instance. A session that ended on its
 // own meanwhile counts as done.
 func (a *Adapter) killSessions(ctx context.Context, c conn, t target) (int, error) {

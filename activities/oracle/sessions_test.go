@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -126,31 +125,4 @@ func TestPDBSessionsAreThoseOfItsContainer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, look, 1)
 	require.Equal(t, "APP@web1/node", look[0].Key())
-}
-
-func TestWatchLooksUntilTheEndAndKeepsNoSessionOpen(t *testing.T) {
-	w := scott(t)
-	a := w.adapter(Config{PollInterval: 10 * time.Millisecond})
-	acc := engine.NewSampler(nil)
-	looks := 0
-	acc.OnLook = func(n int) { looks = n }
-	// The window is 50 intervals long, so that a busy machine (a stalled goroutine) still
-	// leaves time for the three looks asked for.
-	until := time.Now().Add(500 * time.Millisecond)
-	require.NoError(t, a.Watch(bg(), "SCOTT", until, acc))
-	require.False(t, time.Now().Before(until), "Watch looks until the end")
-	require.GreaterOrEqual(t, looks, 3)
-	require.Len(t, acc.Result(), 2)
-	require.Equal(t, 1, len(w.f.dials), "close looks share one session")
-	noCallWithoutDeadline(t, w.f)
-
-	// A long interval opens a session per look.
-	w.f.reset()
-	a = w.adapter(Config{PollInterval: time.Minute})
-	ctx, cancel := context.WithTimeout(bg(), 50*time.Millisecond)
-	defer cancel()
-	require.ErrorIs(t, a.Watch(ctx, "SCOTT", time.Now().Add(time.Hour), engine.NewSampler(nil)), context.DeadlineExceeded)
-	require.Zero(t, w.f.open)
-
-	require.ErrorIs(t, a.Watch(bg(), "SYS", time.Now(), engine.NewSampler(nil)), engine.ErrRefused)
 }
