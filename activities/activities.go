@@ -60,6 +60,12 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	if err != nil {
 		return Plan{}, refuse("%v", err)
 	}
+	var signers *Signers
+	if in.ResolveOwners {
+		if signers, err = a.signers(ctx, in); err != nil {
+			return Plan{}, err
+		}
+	}
 	ad, err := a.adapter(in.Connection)
 	if err != nil {
 		return Plan{}, err
@@ -115,7 +121,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 		return Plan{}, classify(err)
 	}
 	activity.GetLogger(ctx).Info("Inventory", "tables", len(inv.Tables), "rows", inv.TotalRows, "bytes", inv.TotalBytes, "accounts", len(inv.Accounts))
-	return Plan{Engine: inv.Engine, ServerID: serverID, Evidence: sources, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder()}, nil
+	return Plan{Engine: inv.Engine, ServerID: serverID, Evidence: sources, Inventory: inv, Policy: p, Store: storeName, ReminderDays: a.cfg.Notify.Reminder(), Signers: signers}, nil
 }
 
 // SnapshotAccess records the access that the cut will remove. It changes nothing.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/proof"
 )
 
 // Target names the object being retired. Connection and Store are profile names from the
@@ -26,6 +27,29 @@ type PlanInput struct {
 	// RestoreGate says the request asks for the verify-restore gate, which the plan refuses
 	// now if the engine or the object cannot have it, rather than after weeks.
 	RestoreGate bool `json:"restore_gate,omitempty"`
+	// Who asks, the owners the request adds to the directory's, and whether owners must
+	// sign off (decommission): the plan resolves who may decide from the owners directory.
+	Requester     string   `json:"requester,omitempty"`
+	Owners        []string `json:"owners,omitempty"`
+	NeedsSignoff  bool     `json:"needs_signoff,omitempty"`
+	ResolveOwners bool     `json:"resolve_owners,omitempty"`
+}
+
+// Signers are who may decide in a retirement, resolved from the owners directory at plan time
+// and pinned with their keys: changes to the directory later do not change a running one.
+type Signers struct {
+	// Owners may sign off, object and extend; DBAs may acknowledge evidence and attempts
+	// (and so may owners and the requester). Directory ids.
+	Owners    []string `json:"owners"`
+	DBAs      []string `json:"dbas,omitempty"`
+	Requester string   `json:"requester"`
+	// Pins are the keys of the owners' page and of every person above.
+	Pins proof.Pins `json:"pins"`
+	// From says where the owners came from: the directory, or (dev worker without a
+	// directory) the request, which proves nothing.
+	From string `json:"from"`
+	// Unlisted is true when the owners are the request's, not a directory's.
+	Unlisted bool `json:"unlisted,omitempty"`
 }
 
 // Policy is what this worker allows. Production workers hold windows to the field-proven
@@ -62,6 +86,8 @@ type Plan struct {
 	// ReminderDays is how many days before the observation window ends owners are
 	// reminded (the worker's notify.reminder_days).
 	ReminderDays int `json:"reminder_days,omitempty"`
+	// Signers is who may decide, with their pinned keys (nil in plans made before it).
+	Signers *Signers `json:"signers,omitempty"`
 }
 
 // SampleInput asks to watch who reaches the object until Until, continuing from Seen.

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dataretire/retire/owners"
+	"github.com/dataretire/retire/proof"
 )
 
 // Config is the whole file.
@@ -27,6 +30,76 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Archive tunes the export; zero values take the defaults.
 	Archive Archive `yaml:"archive"`
+	// Owners is the owners directory: who owns which objects, and their SSH keys.
+	Owners owners.Source `yaml:"owners"`
+	// Signoff says which proofs of identity the worker's retirements trust.
+	Signoff Signoff `yaml:"signoff"`
+}
+
+// Signoff is how decisions are proven. Every retirement pins the keys at its plan.
+type Signoff struct {
+	// PortalKeys are the owners' page's Ed25519 public keys (base64 of 32 bytes, as
+	// retire-portal prints them); PortalKeyFiles name files holding one each.
+	PortalKeys     []string `yaml:"portal_keys"`
+	PortalKeyFiles []string `yaml:"portal_key_files"`
+	// RequireProof makes a --dev worker refuse unproven decisions too; a production worker
+	// always does.
+	RequireProof bool `yaml:"require_proof"`
+	// PortalURL is the owners' page as owners reach it, e.g. https://retire.example.com: the
+	// notices carry personal links to it when LinkSecret is set too.
+	PortalURL string `yaml:"portal_url"`
+	// LinkSecret signs the personal e-mail links (HS256): the portal holds the same secret.
+	LinkSecret Secret `yaml:"link_secret"`
+	// LinkTTL is how long a personal link can be used; default 7 days.
+	LinkTTL time.Duration `yaml:"link_ttl"`
+}
+
+// DefaultLinkTTL is how long a personal link lives when link_ttl is not set.
+const DefaultLinkTTL = 7 * 24 * time.Hour
+
+// Links says whether notices carry personal links to the owners' page.
+func (s Signoff) Links() bool {
+	return s.PortalURL != "" && (s.LinkSecret.PasswordEnv != "" || s.LinkSecret.PasswordFile != "")
+}
+
+// Keys resolves the portal's public keys from the file and the files it names.
+func (s Signoff) Keys() ([]string, error) {
+	keys := slices.Clone(s.PortalKeys)
+	for _, f := range s.PortalKeyFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("signoff.portal_key_files: %w", err)
+		}
+		keys = append(keys, strings.TrimSpace(string(b)))
+	}
+	for _, k := range keys {
+		if _, err := proof.PortalKey(k); err != nil {
+			return nil, fmt.Errorf("signoff: %w", err)
+		}
+	}
+	return keys, nil
+}
+
+func (s Signoff) check() []error {
+	var errs []error
+	for _, k := range s.PortalKeys {
+		if _, err := proof.PortalKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("config: signoff.portal_keys: %w", err))
+		}
+	}
+	if s.PortalURL != "" {
+		u, err := url.Parse(s.PortalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("config: signoff.portal_url %q is not an http(s) URL", s.PortalURL))
+		}
+	}
+	if s.LinkSecret.PasswordEnv != "" && s.LinkSecret.PasswordFile != "" {
+		errs = append(errs, errors.New("config: signoff.link_secret: set password_env or password_file, not both"))
+	}
+	if s.LinkTTL < 0 {
+		errs = append(errs, errors.New("config: signoff.link_ttl cannot be negative"))
+	}
+	return errs
 }
 
 // Archive tunes how tables are exported.
@@ -277,6 +350,7 @@ func (c *Config) check() error {
 		}
 	}
 	errs = append(errs, c.Notify.check()...)
+	errs = append(errs, c.Signoff.check()...)
 	return errors.Join(errs...)
 }
 

@@ -7,11 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dataretire/retire/proof"
 )
 
-// registerUpdates wires the four things people say to a running retirement. Validators
-// reject before anything is written to history, with a message the CLI prints as is.
+// registerUpdates wires the things people say to a running retirement. Validators reject
+// before anything is written to history, with a message the CLI prints as is; each one checks
+// the proof of who decides against the keys pinned at plan time (decide), and the handler
+// records what the proof proved.
 func (r *retirement) registerUpdates(ctx workflow.Context) error {
 	handlers := []struct {
 		name      string
@@ -19,19 +24,32 @@ func (r *retirement) registerUpdates(ctx workflow.Context) error {
 		validator any
 	}{
 		{UpdateApprove, func(ctx workflow.Context, in Signoff) (Status, error) {
+			if err := r.prove(ctx, UpdateApprove, &in.By, &in.Proven, in.Says()); err != nil {
+				return r.s, err
+			}
 			in.At = r.now(ctx)
 			r.s.Signoffs = append(r.s.Signoffs, in)
-			r.s.setGate(GateSignoff, GatePassed, in.Comment, in.By, in.At)
+			r.s.setGate(GateSignoff, GatePassed, joinNonEmpty("; ", in.Comment, in.Verified.Text()), in.By, in.At)
 			return r.acted(ctx), nil
-		}, func(ctx workflow.Context, in Signoff) error { return r.canApprove(in) }},
+		}, func(ctx workflow.Context, in Signoff) error {
+			return firstError(r.canApprove(in), r.check(ctx, UpdateApprove, in.By, in.Proven, in.Says()))
+		}},
 
 		{UpdateObject, func(ctx workflow.Context, in Objection) (Status, error) {
+			if err := r.prove(ctx, UpdateObject, &in.By, &in.Proven, in.Says()); err != nil {
+				return r.s, err
+			}
 			in.At = r.now(ctx)
 			r.s.Objections = append(r.s.Objections, in)
 			return r.acted(ctx), nil
-		}, func(ctx workflow.Context, in Objection) error { return r.canObject(in) }},
+		}, func(ctx workflow.Context, in Objection) error {
+			return firstError(r.canObject(in), r.check(ctx, UpdateObject, in.By, in.Proven, in.Says()))
+		}},
 
 		{UpdateExtend, func(ctx workflow.Context, in Extension) (Status, error) {
+			if err := r.prove(ctx, UpdateExtend, &in.By, &in.Proven, in.Says()); err != nil {
+				return r.s, err
+			}
 			in.At = r.now(ctx)
 			r.s.Extensions = append(r.s.Extensions, in)
 			r.s.ObserveTotal += in.Extra
@@ -39,20 +57,32 @@ func (r *retirement) registerUpdates(ctx workflow.Context) error {
 				r.s.ObserveUntil = r.s.ObserveFrom.Add(r.s.ObserveTotal)
 			}
 			return r.acted(ctx), nil
-		}, func(ctx workflow.Context, in Extension) error { return r.canExtend(in) }},
+		}, func(ctx workflow.Context, in Extension) error {
+			return firstError(r.canExtend(in), r.check(ctx, UpdateExtend, in.By, in.Proven, in.Says()))
+		}},
 
 		{UpdateAcknowledge, func(ctx workflow.Context, in Acknowledgement) (Status, error) {
+			if err := r.prove(ctx, UpdateAcknowledge, &in.By, &in.Proven, in.Says()); err != nil {
+				return r.s, err
+			}
 			in.At = r.now(ctx)
 			r.s.Acknowledgement = &in
 			return r.acted(ctx), nil
-		}, func(ctx workflow.Context, in Acknowledgement) error { return r.canAcknowledge(in) }},
+		}, func(ctx workflow.Context, in Acknowledgement) error {
+			return firstError(r.canAcknowledge(in), r.mayAcknowledge(in.By), r.check(ctx, UpdateAcknowledge, in.By, in.Proven, in.Says()))
+		}},
 
 		{UpdateAcknowledgeAttempts, func(ctx workflow.Context, in Acknowledgement) (Status, error) {
+			if err := r.prove(ctx, UpdateAcknowledgeAttempts, &in.By, &in.Proven, in.Says()); err != nil {
+				return r.s, err
+			}
 			in.At = r.now(ctx)
 			ev := r.s.Evidence
 			ev.AttemptsAck, ev.AckedCount, ev.AckedProblems = &in, attemptTotal(ev.Attempts), len(ev.AttemptProblems)
 			return r.acted(ctx), nil
-		}, func(ctx workflow.Context, in Acknowledgement) error { return r.canAcknowledgeAttempts(in) }},
+		}, func(ctx workflow.Context, in Acknowledgement) error {
+			return firstError(r.canAcknowledgeAttempts(in), r.mayAcknowledge(in.By), r.check(ctx, UpdateAcknowledgeAttempts, in.By, in.Proven, in.Says()))
+		}},
 	}
 	for _, h := range handlers {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validator}); err != nil {
@@ -60,6 +90,59 @@ func (r *retirement) registerUpdates(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// verify checks the proof a decision carries against the keys pinned at plan time, with the
+// workflow's own clock and the nonces already spent in this run. Deterministic: validators
+// and handlers may both call it.
+func (r *retirement) verify(ctx workflow.Context, decision, by string, p Proven, says string) (proof.Verified, error) {
+	if !r.proven {
+		// Runs started before decisions carried proof take the name as typed (replay).
+		return proof.Verified{Person: strings.TrimSpace(by), Method: proof.MethodUnverified}, nil
+	}
+	if r.s.Signers == nil {
+		return proof.Verified{}, fmt.Errorf("%s is still in its plan: who may decide is known once the plan has read the owners directory; try again in a minute", r.target())
+	}
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	return r.s.Signers.Pins.Verify(p.Proof, proof.Expect{
+		Decision: decision, Workflow: info.ID, Run: info.RunID, Person: r.who(by), Says: says,
+		Now: workflow.Now(ctx), Used: r.s.Nonces,
+	})
+}
+
+// check is verify for validators: they only refuse.
+func (r *retirement) check(ctx workflow.Context, decision, by string, p Proven, says string) error {
+	if strings.TrimSpace(by) == "" {
+		return nil // the decision's own check says who is missing
+	}
+	_, err := r.verify(ctx, decision, by, p, says)
+	return err
+}
+
+// prove is verify for handlers: the decision is recorded under the person the proof proved,
+// with what it proved, and its nonce is spent.
+func (r *retirement) prove(ctx workflow.Context, decision string, by *string, p *Proven, says string) error {
+	v, err := r.verify(ctx, decision, *by, *p, says)
+	if err != nil {
+		return err
+	}
+	*by, p.Verified = r.who(v.Person), &v
+	if v.Nonce != "" {
+		r.s.Nonces = append(r.s.Nonces, v.Nonce)
+	}
+	return nil
+}
+
+// who is the person's id as the owners directory has it (they may have typed their e-mail, or
+// another case).
+func (r *retirement) who(name string) string {
+	name = strings.TrimSpace(name)
+	if r.s.Signers != nil {
+		if p, ok := r.s.Signers.Pins.Person(name); ok {
+			return p.ID
+		}
+	}
+	return name
 }
 
 func (r *retirement) acted(ctx workflow.Context) Status {
@@ -71,11 +154,61 @@ func (r *retirement) acted(ctx workflow.Context) Status {
 // beforeDrop is true while data can still be given back without a restore.
 func (r *retirement) beforeDrop() bool { return r.s.Phase.BeforeDrop() && !r.dropStarted }
 
-func (r *retirement) isOwner(who string) bool {
-	return slices.ContainsFunc(r.s.Request.Owners, func(o string) bool { return SamePerson(o, who) })
+// owners are who may sign off, object and extend: the owners directory's, pinned by the
+// plan; the request's in runs started before the directory existed.
+func (r *retirement) owners() []string {
+	if r.proven && r.s.Signers != nil {
+		return r.s.Signers.Owners
+	}
+	return r.s.Request.Owners
 }
 
-func (r *retirement) isRequester(who string) bool { return SamePerson(who, r.s.Request.Requester) }
+func (r *retirement) isOwner(who string) bool {
+	who = r.who(who)
+	return slices.ContainsFunc(r.owners(), func(o string) bool { return SamePerson(o, who) })
+}
+
+func (r *retirement) isRequester(who string) bool {
+	who = r.who(who)
+	if r.s.Signers != nil && SamePerson(who, r.s.Signers.Requester) {
+		return true
+	}
+	return SamePerson(who, r.s.Request.Requester)
+}
+
+// mayAcknowledge: usage evidence and attempts are acknowledged by the requester, an owner or a
+// DBA of the directory (anyone in runs without a directory).
+func (r *retirement) mayAcknowledge(who string) error {
+	sg := r.s.Signers
+	if !r.proven || sg == nil || sg.Unlisted || strings.TrimSpace(who) == "" {
+		return nil
+	}
+	w := r.who(who)
+	if r.isOwner(w) || r.isRequester(w) || slices.ContainsFunc(sg.DBAs, func(d string) bool { return SamePerson(d, w) }) {
+		return nil
+	}
+	return fmt.Errorf("%s may not acknowledge for %s: the requester, its owners (%s) or a DBA of the owners directory may", who, r.target(), strings.Join(sg.Owners, ", "))
+}
+
+// firstError is the first refusal: one message says what to do.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if strings.TrimSpace(p) != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
 
 // stillDeciding refuses every decision once the run winds up: access is being given back
 // or the record written, and nothing said now would change either.
@@ -104,9 +237,9 @@ func (r *retirement) canApprove(in Signoff) error {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who signs off: --as <owner>")
 	case r.isRequester(in.By):
-		return fmt.Errorf("%s requested this retirement and cannot sign it off; ask an owner (%s)", in.By, strings.Join(r.s.Request.Owners, ", "))
+		return fmt.Errorf("%s requested this retirement and cannot sign it off; ask an owner (%s)", in.By, strings.Join(r.owners(), ", "))
 	case !r.isOwner(in.By):
-		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
+		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
 	case !r.beforeDrop():
 		return fmt.Errorf("%s is already %s; a sign-off no longer changes anything", r.target(), r.s.Phase)
 	case slices.ContainsFunc(r.s.Signoffs, func(s Signoff) bool { return SamePerson(s.By, in.By) }):
@@ -125,7 +258,7 @@ func (r *retirement) canObject(in Objection) error {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who objects: --as <owner>")
 	case !r.isOwner(in.By) && !r.isRequester(in.By):
-		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
+		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
 	case strings.TrimSpace(in.Reason) == "":
 		return errors.New("say why the data is still needed: --reason")
 	case !r.beforeDrop():
@@ -148,7 +281,7 @@ func (r *retirement) canExtend(in Extension) error {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who extends: --as <owner>")
 	case !r.isOwner(in.By) && !r.isRequester(in.By):
-		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.s.Request.Owners, ", "))
+		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
 	case in.Extra <= 0:
 		return errors.New("the extension must be positive, e.g. --by 7d")
 	case !slices.Contains([]Phase{PhasePlan, PhaseSample, PhaseQuiesce, PhaseObserve}, r.s.Phase):
@@ -191,4 +324,32 @@ func ParseDays(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration: use days like 14d, or 36h, 90m, 30s", s)
 	}
 	return d, nil
+}
+
+// pinSigners keeps the plan's signers and checks the requester's proof of identity against
+// them: "the requester cannot sign off" then compares proven people, not typed names.
+func (r *retirement) pinSigners(ctx workflow.Context) error {
+	if !r.proven {
+		return nil
+	}
+	sg := r.plan.Signers
+	if sg == nil {
+		return temporal.NewNonRetryableApplicationError("the worker's plan did not resolve the owners (a worker older than the owners directory?)", "Refused", nil)
+	}
+	r.s.Signers = sg
+	v, err := sg.Pins.Verify(r.s.Request.Proof, proof.Expect{
+		Decision: DecisionStart, Workflow: workflow.GetInfo(ctx).WorkflowExecution.ID, Person: sg.Requester,
+		Says: r.s.Request.Says(), Now: r.s.StartedAt,
+	})
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("the requester's proof of identity is refused: "+err.Error(), "Refused", nil)
+	}
+	r.s.RequesterVerified = &v
+	if v.Nonce != "" {
+		r.s.Nonces = append(r.s.Nonces, v.Nonce)
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOwners.ValueSet(sg.Owners)); err != nil {
+		workflow.GetLogger(ctx).Warn("Could not update the RetireOwners search attribute (registered?)", "error", err)
+	}
+	return nil
 }

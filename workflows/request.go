@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/proof"
 )
 
 // Names the CLI, the worker and the UI share.
@@ -58,6 +59,20 @@ type Request struct {
 	// Verify is how the archive is proved before the drop: "checksums" (read everything
 	// back) or "restore" (also restore it into a scratch database and compare every table).
 	Verify string `json:"verify,omitempty"`
+	// Proof proves who the requester is (an SSH signature over Says); checked after the
+	// plan pins the keys. Proofs are signatures, not secrets: they may be in history.
+	Proof *proof.Proof `json:"proof,omitempty"`
+}
+
+// Decision names, as signed in proof statements: the update names, and start.
+const DecisionStart = "start"
+
+// Says is what a requester signs: every field of the request that changes what happens.
+func (r Request) Says() string {
+	r.Owners = slices.Clone(r.Owners)
+	r = r.WithDefaults()
+	return fmt.Sprintf("retire %s/%s reason=%s owners=%s requester=%s ticket=%s strategy=%s sample=%s observe=%s verify=%s store=%s dry_run=%t",
+		r.Connection, r.Object, r.Reason, strings.Join(r.Owners, ","), r.Requester, r.Ticket, r.Strategy, r.SampleWindow, r.ObserveWindow, r.Verify, r.Store, r.DryRun)
 }
 
 // Archive verification levels.
@@ -155,9 +170,6 @@ func (r Request) Validate() error {
 			errs = append(errs, fmt.Errorf("owner %q is not a valid name", o))
 		}
 	}
-	if r.Reason == ReasonDecommission && !slices.ContainsFunc(r.Owners, func(o string) bool { return !SamePerson(o, r.Requester) }) {
-		errs = append(errs, errors.New("a decommission needs at least one owner other than the requester to sign off (--owner)"))
-	}
 	if r.SampleWindow < 0 || r.ObserveWindow < 0 {
 		errs = append(errs, errors.New("windows cannot be negative"))
 	}
@@ -229,14 +241,29 @@ type Signoff struct {
 	By      string    `json:"by"`
 	Comment string    `json:"comment,omitempty"`
 	At      time.Time `json:"at"`
+	Proven
 }
+
+// Proven is the proof a decision came with and what the workflow found it proves. Proof is
+// the person's; Verified is set by the workflow (whatever a caller sends in it is replaced).
+type Proven struct {
+	Proof    *proof.Proof    `json:"proof,omitempty"`
+	Verified *proof.Verified `json:"verified,omitempty"`
+}
+
+// Says is what an owner signs to sign off.
+func (s Signoff) Says() string { return "approve: " + strings.TrimSpace(s.Comment) }
 
 // Objection is an owner's "still needed": access comes back and the retirement ends.
 type Objection struct {
 	By     string    `json:"by"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	Proven
 }
+
+// Says is what an owner signs to object.
+func (o Objection) Says() string { return "object: " + strings.TrimSpace(o.Reason) }
 
 // Extension lengthens the observation window.
 type Extension struct {
@@ -244,6 +271,12 @@ type Extension struct {
 	Extra  time.Duration `json:"extra"`
 	Reason string        `json:"reason,omitempty"`
 	At     time.Time     `json:"at"`
+	Proven
+}
+
+// Says is what an owner signs to extend.
+func (e Extension) Says() string {
+	return fmt.Sprintf("extend by %s: %s", e.Extra, strings.TrimSpace(e.Reason))
 }
 
 // Acknowledgement is a DBA's word that the clients seen during sampling may lose access,
@@ -255,6 +288,12 @@ type Acknowledgement struct {
 	Note   string    `json:"note"`
 	Covers string    `json:"covers,omitempty"`
 	At     time.Time `json:"at"`
+	Proven
+}
+
+// Says is what a person signs to acknowledge: the note and exactly what it covers.
+func (a Acknowledgement) Says() string {
+	return "acknowledge: " + strings.TrimSpace(a.Note) + " | covers: " + a.Covers
 }
 
 // Gate is one condition the retirement must pass, with who passed it and when.

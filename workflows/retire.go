@@ -41,7 +41,14 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 	if err := r.run(ctx, planOptions, "Plan: validate and inventory "+r.target(), a.Plan, activities.PlanInput{
 		Target: r.tgt, Strategy: r.s.Request.Strategy, SampleWindow: r.s.Request.SampleWindow,
 		ObserveWindow: r.s.Request.ObserveWindow, Store: r.s.Request.Store, RestoreGate: r.s.Request.Verify == VerifyRestore,
+		Requester: r.s.Request.Requester, Owners: r.s.Request.Owners, NeedsSignoff: r.s.Request.Reason == ReasonDecommission, ResolveOwners: r.proven,
 	}, &r.plan); err != nil {
+		return err
+	}
+	// Who may decide comes from the owners directory, with their keys pinned now; the
+	// requester proves who they are against those keys.
+	if err := r.pinSigners(ctx); err != nil {
+		r.recordless = true // refused before it looked at anything: there is nothing to record
 		return err
 	}
 	// One object, one retirement, whatever the profile it is reached through.

@@ -18,6 +18,7 @@ import (
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/activities/notify"
+	"github.com/dataretire/retire/proof"
 )
 
 const day = 24 * time.Hour
@@ -50,6 +51,10 @@ type lifecycle struct {
 
 func TestLifecycle(t *testing.T) { suite.Run(t, new(lifecycle)) }
 
+// devSigners are what a dev worker without an owners directory pins: the request's names,
+// taken at their word. The proof tests (proof_test.go) pin real keys.
+var devSigners = activities.Signers{Owners: []string{"alice", "bob"}, Requester: "dba", Pins: proof.Pins{AcceptUnproven: true}, Unlisted: true, From: "the request"}
+
 var snapshot = engine.AccessSnapshot{Object: "shop", Strategy: engine.StrategyRevoke,
 	Grants: []engine.Grant{{User: "app", Host: "%", Privileges: "SELECT", On: "`shop`.*"}}}
 
@@ -65,7 +70,7 @@ func (s *lifecycle) SetupTest() {
 	// Like the real one, the sampling activity watches for the day it is given.
 	s.delay = map[string]time.Duration{"SampleClients": day}
 	s.results = map[string]any{
-		"Plan": activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
+		"Plan": activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy, Signers: &devSigners,
 			Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 3, Bytes: 16384}}, TotalRows: 3, TotalBytes: 16384}},
 		"StartSampling":   activities.SamplingStart{At: s.start, Sources: allSources, Counters: &counters},
 		"SampleClients":   activities.SampleResult{Looks: 100, Spans: []engine.Span{{From: s.start, To: s.start.Add(60 * day)}}, Counters: &counters},
@@ -322,7 +327,7 @@ func (s *lifecycle) TestRestoreGateSkippedByDefault() {
 
 // The workflow does not know the engine: an Oracle schema goes through the same gates.
 func (s *lifecycle) TestOracleSchemaRetirement() {
-	s.results["Plan"] = activities.Plan{Engine: "oracle", Store: "default", Policy: activities.ProductionPolicy,
+	s.results["Plan"] = activities.Plan{Engine: "oracle", Store: "default", Policy: activities.ProductionPolicy, Signers: &devSigners,
 		Inventory: engine.Inventory{Engine: "oracle", Object: "SCOTT", Tablespaces: []string{"SCOTT_DATA"}, TotalRows: 14, TotalBytes: 65536}}
 	s.results["SnapshotAccess"] = engine.AccessSnapshot{Object: "SCOTT", Strategy: engine.StrategyRevoke,
 		Tablespaces: []engine.TablespaceState{{Name: "SCOTT_DATA", Status: "ONLINE"}}}
@@ -396,8 +401,6 @@ func (s *lifecycle) TestStatusQueryShowsPhase() {
 func TestRequestValidation(t *testing.T) {
 	r := request(ReasonDecommission).WithDefaults()
 	require.NoError(t, r.Validate())
-	r.Owners = []string{"dba"}
-	require.ErrorContains(t, r.Validate(), "owner other than the requester")
 	r = request("cleanup").WithDefaults()
 	require.ErrorContains(t, r.Validate(), "use \"decommission\"")
 	r = request(ReasonMigration).WithDefaults()
@@ -421,7 +424,7 @@ func TestParseDays(t *testing.T) {
 // details show it while the export runs, and drop it (and any late report) afterwards.
 func (s *lifecycle) TestArchiveProgressReachesStatusAndDetails() {
 	s.delay["Archive"] = 6 * time.Hour
-	s.results["Plan"] = activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy,
+	s.results["Plan"] = activities.Plan{Engine: "mariadb", Store: "default", Policy: activities.ProductionPolicy, Signers: &devSigners,
 		Inventory: engine.Inventory{Engine: "mariadb", Object: "shop", Tables: []engine.Table{{Name: "t", Rows: 4000, Bytes: 1 << 20}}, TotalRows: 4000, TotalBytes: 1 << 20}}
 	report := func(at time.Duration, c activities.ArchiveCounts) {
 		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(activities.SignalArchiveProgress, c) }, at)

@@ -45,6 +45,9 @@ type retirement struct {
 	notifying bool
 	// reminded counts the window ends owners were reminded of (one per extension).
 	reminded int
+	// proven is false for runs started before owners came from the directory and every
+	// decision carried proof (replay): those take names as typed.
+	proven bool
 }
 
 // Search attributes: the CLI's `retire list` and the UI's filters read them.
@@ -80,6 +83,7 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	if err := r.registerUpdates(ctx); err != nil {
 		return nil, err
 	}
+	r.proven = workflow.GetVersion(ctx, "proven-decisions", workflow.DefaultVersion, 1) == 1
 	workflow.Go(ctx, r.followArchive)
 	workflow.Go(ctx, r.followSampling)
 	workflow.Go(ctx, r.followAttempts)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/proof"
 )
 
 // Status is what the status query returns and what the retirement record is made of.
@@ -25,6 +26,12 @@ type Status struct {
 	FinishedAt   time.Time     `json:"finished_at,omitempty"`
 
 	Plan *activities.Plan `json:"plan,omitempty"`
+	// Signers are who may decide, with their keys, as the plan pinned them from the owners
+	// directory; RequesterVerified is what the requester's proof proved.
+	Signers           *activities.Signers `json:"signers,omitempty"`
+	RequesterVerified *proof.Verified     `json:"requester_verified,omitempty"`
+	// Nonces are the proofs' nonces spent in this run: a proof decides once.
+	Nonces []string `json:"nonces,omitempty"`
 	// ObjectLock is the id of the workflow that holds the object on its server for this run.
 	ObjectLock      string           `json:"object_lock,omitempty"`
 	Clients         []engine.Session `json:"clients,omitempty"`
