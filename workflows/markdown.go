@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/proof"
 )
 
 // Markdown renders a status for the Temporal UI's current details and as record.md.
@@ -32,8 +33,13 @@ func Markdown(s Status) string {
 		}
 	}
 	row("Reason", string(req.Reason))
-	row("Requested by", req.Requester)
-	row("Owners", strings.Join(req.Owners, ", "))
+	row("Requested by", req.Requester+proven(s.RequesterVerified))
+	if sg := s.Signers; sg != nil {
+		row("Owners", strings.Join(sg.Owners, ", ")+" (from "+sg.From+")")
+		row("DBAs", strings.Join(sg.DBAs, ", "))
+	} else {
+		row("Owners", strings.Join(req.Owners, ", "))
+	}
 	row("Ticket", req.Ticket)
 	row("Strategy", string(req.Strategy))
 	if req.DryRun {
@@ -65,13 +71,13 @@ func Markdown(s Status) string {
 	if len(s.Signoffs)+len(s.Objections)+len(s.Extensions) > 0 {
 		b.WriteString("\n### People\n\n")
 		for _, x := range s.Signoffs {
-			fmt.Fprintf(&b, "- %s **signed off** at %s %s\n", x.By, when(x.At), quoted(x.Comment))
+			fmt.Fprintf(&b, "- %s **signed off** at %s %s%s\n", x.By, when(x.At), quoted(x.Comment), proven(x.Verified))
 		}
 		for _, x := range s.Objections {
-			fmt.Fprintf(&b, "- %s **objected** at %s %s\n", x.By, when(x.At), quoted(x.Reason))
+			fmt.Fprintf(&b, "- %s **objected** at %s %s%s\n", x.By, when(x.At), quoted(x.Reason), proven(x.Verified))
 		}
 		for _, x := range s.Extensions {
-			fmt.Fprintf(&b, "- %s **extended** by %s at %s %s\n", x.By, days(x.Extra), when(x.At), quoted(x.Reason))
+			fmt.Fprintf(&b, "- %s **extended** by %s at %s %s%s\n", x.By, days(x.Extra), when(x.At), quoted(x.Reason), proven(x.Verified))
 		}
 	}
 	evidenceSection(&b, s)
@@ -254,7 +260,7 @@ func evidenceSection(b *strings.Builder, s Status) {
 		fmt.Fprintf(b, "- incomplete: %s\n", p)
 	}
 	for _, a := range append(slices.Clone(ev.Acknowledged), derefAck(s.Acknowledgement)...) {
-		fmt.Fprintf(b, "- %s acknowledged the evidence before the cut at %s %s\n", a.By, when(a.At), quoted(a.Note))
+		fmt.Fprintf(b, "- %s acknowledged the evidence before the cut at %s %s%s\n", a.By, when(a.At), quoted(a.Note), proven(a.Verified))
 	}
 	for _, p := range ev.AttemptProblems {
 		fmt.Fprintf(b, "- incomplete after the cut: %s\n", p)
@@ -265,12 +271,22 @@ func evidenceSection(b *strings.Builder, s Status) {
 			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", at.Account, at.DeniedLogins, at.RefusedStatements, when(at.FirstSeen), when(at.LastSeen), at.Source)
 		}
 		if a := ev.AttemptsAck; a != nil {
-			fmt.Fprintf(b, "\n%s acknowledged %d attempt(s) at %s %s\n", a.By, ev.AckedCount, when(a.At), quoted(a.Note))
+			fmt.Fprintf(b, "\n%s acknowledged %d attempt(s) at %s %s%s\n", a.By, ev.AckedCount, when(a.At), quoted(a.Note), proven(a.Verified))
 		}
 	}
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// proven says how a decision's author was proven: " — verified: SSH signature by SHA256:…",
+// or in so many words that nothing proves it. Decisions of runs older than proofs say
+// nothing.
+func proven(v *proof.Verified) string {
+	if v == nil {
+		return ""
+	}
+	return " — " + v.Text()
+}
 
 func derefAck(a *Acknowledgement) []Acknowledgement {
 	if a == nil {

@@ -182,7 +182,8 @@ func (s *lifecycle) TestRecordReadsAsAnAuditDocument() {
 	md := Markdown(s.record())
 	for _, want := range []string{
 		"## Retirement of `local/shop`", "**Phase:** done — retired",
-		"| Requested by | dba |", "| Owners | alice, bob |",
+		"| Requested by | dba — identity not verified (dev worker: a name typed on the CLI) |", "| Owners | alice, bob (from the request) |",
+		"— “shop closed” — identity not verified (dev worker: a name typed on the CLI)",
 		"| owner sign-off | passed | alice |", "alice **signed off**", "“shop closed”",
 		"| Location | s3://b/archive/local/shop/run/ (store default) |",
 		"SHA-256 `0f1e2d`", "| Contents | 1 tables, 3 rows in 4 files, 2.0 KiB |",

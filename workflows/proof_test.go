@@ -1,0 +1,224 @@
+package workflows
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/proof"
+)
+
+// people of the proof tests: alice and bob own shop, dba asks, carol is in the directory but
+// owns nothing, and the page's key is pinned.
+type people struct {
+	portal            ed25519.PrivateKey
+	alice, dba, carol ssh.Signer
+	signers           activities.Signers
+}
+
+func (s *lifecycle) people() people {
+	signer := func() ssh.Signer {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		s.Require().NoError(err)
+		sg, err := ssh.NewSignerFromKey(k)
+		s.Require().NoError(err)
+		return sg
+	}
+	_, portal, err := ed25519.GenerateKey(rand.Reader)
+	s.Require().NoError(err)
+	p := people{portal: portal, alice: signer(), dba: signer(), carol: signer()}
+	line := func(sg ssh.Signer) []string {
+		return []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sg.PublicKey())))}
+	}
+	p.signers = activities.Signers{Owners: []string{"alice", "bob"}, Requester: "dba", From: "test directory",
+		Pins: proof.Pins{PortalKeys: []string{proof.PortalPublicKey(portal.Public().(ed25519.PublicKey))}, People: []proof.Person{
+			{ID: "alice", Email: "alice@example.com", SSHKeys: line(p.alice)}, {ID: "bob"},
+			{ID: "dba", SSHKeys: line(p.dba)}, {ID: "carol", SSHKeys: line(p.carol)},
+		}}}
+	plan := s.results["Plan"].(activities.Plan)
+	plan.Signers = &p.signers
+	s.results["Plan"] = plan
+	return p
+}
+
+// provenRequest is the test's request, signed by the requester dba.
+func (s *lifecycle) provenRequest(p people) Request {
+	req := request(ReasonDecommission)
+	now := s.env.Now()
+	req.Proof = s.sshSigned(p.dba, proof.Statement{Decision: DecisionStart, Workflow: "default-test-workflow-id", Person: "dba", Says: req.Says(),
+		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()})
+	return req
+}
+
+// decision is what the test sends: made in the callback, when the run id and the clock are
+// the workflow's.
+type decision func(run string, now time.Time) any
+
+// decide sends the decision made at offset at, and returns its outcome through *err.
+func (s *lifecycle) decide(at time.Duration, name string, make decision, err *error) {
+	*err = errors.New("update never ran")
+	s.env.RegisterDelayedCallback(func() {
+		v, qerr := s.env.QueryWorkflow(QueryStatus)
+		s.Require().NoError(qerr)
+		var st Status
+		s.Require().NoError(v.Get(&st))
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnReject:   func(e error) { *err = e },
+			OnAccept:   func() {},
+			OnComplete: func(_ any, e error) { *err = e },
+		}, make(st.RunID, s.env.Now()))
+	}, at)
+}
+
+func (s *lifecycle) statement(decisionName, run, person, says string, now time.Time) proof.Statement {
+	return proof.Statement{Decision: decisionName, Workflow: "default-test-workflow-id", Run: run, Person: person, Says: says,
+		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()}
+}
+
+func (s *lifecycle) sshSigned(signer ssh.Signer, st proof.Statement) *proof.Proof {
+	pr, err := proof.SignSSH(signer, st)
+	s.Require().NoError(err)
+	return pr
+}
+
+func (s *lifecycle) signoff(signer ssh.Signer, by string, tweak func(*proof.Statement)) decision {
+	return func(run string, now time.Time) any {
+		in := Signoff{By: by, Comment: "shop is closed"}
+		st := s.statement(UpdateApprove, run, by, in.Says(), now)
+		if tweak != nil {
+			tweak(&st)
+		}
+		in.Proof = s.sshSigned(signer, st)
+		return in
+	}
+}
+
+// A production worker's retirement takes no decision without proof, and none that proves
+// somebody else, something else, or a second time. Refused decisions leave nothing behind.
+func (s *lifecycle) TestDecisionsMustProveWhoDecides() {
+	p := s.people()
+	var (
+		unproven, notPinned, requester, stranger, otherRun, otherDecision, expired, forged error
+		extend, extendAgain, owner                                                         error
+	)
+	s.update(4*day, UpdateApprove, Signoff{By: "alice", Comment: "shop is closed"}, &unproven)
+	s.decide(4*day, UpdateApprove, s.signoff(p.carol, "alice", nil), &notPinned)
+	s.decide(4*day, UpdateApprove, s.signoff(p.dba, "dba", nil), &requester)
+	s.decide(4*day, UpdateApprove, s.signoff(p.carol, "carol", nil), &stranger)
+	s.decide(4*day, UpdateApprove, s.signoff(p.alice, "alice", func(st *proof.Statement) { st.Run = "an-earlier-run" }), &otherRun)
+	s.decide(4*day, UpdateApprove, s.signoff(p.alice, "alice", func(st *proof.Statement) { st.Decision = UpdateObject }), &otherDecision)
+	s.decide(4*day, UpdateApprove, s.signoff(p.alice, "alice", func(st *proof.Statement) {
+		st.IssuedAt, st.Expires = st.IssuedAt-3600, st.IssuedAt-60
+	}), &expired)
+	s.decide(4*day, UpdateApprove, func(run string, now time.Time) any {
+		in := Signoff{By: "alice", Comment: "shop is closed"}
+		pr := s.sshSigned(p.alice, s.statement(UpdateApprove, run, "alice", "approve: something else", now))
+		in.Proof = pr
+		return in
+	}, &forged)
+	// One proof, sent twice: the second is a replay.
+	var replay *proof.Proof
+	s.decide(5*day, UpdateExtend, func(run string, now time.Time) any {
+		in := Extension{By: "alice", Extra: day, Reason: "month end"}
+		replay = s.sshSigned(p.alice, s.statement(UpdateExtend, run, "alice", in.Says(), now))
+		in.Proof = replay
+		return in
+	}, &extend)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(UpdateExtend, "", &testsuite.TestUpdateCallback{
+			OnReject: func(e error) { extendAgain = e }, OnAccept: func() {}, OnComplete: func(_ any, e error) { extendAgain = e },
+		}, Extension{By: "alice", Extra: day, Reason: "month end", Proven: Proven{Proof: replay}})
+	}, 5*day+time.Minute)
+	s.decide(6*day, UpdateApprove, s.signoff(p.alice, "ALICE@example.com", func(st *proof.Statement) { st.Person = "alice" }), &owner)
+	s.execute(s.provenRequest(p))
+	s.NoError(s.env.GetWorkflowError())
+
+	s.ErrorContains(unproven, "carries no proof")
+	s.ErrorContains(notPinned, "is not one of alice's keys pinned for this retirement")
+	s.ErrorContains(requester, "requested this retirement and cannot sign it off")
+	s.ErrorContains(stranger, "carol is not an owner")
+	s.ErrorContains(otherRun, "for run an-earlier-run")
+	s.ErrorContains(otherDecision, `is for "object", not "approve"`)
+	s.ErrorContains(expired, "expired")
+	s.ErrorContains(forged, "but the decision says")
+	s.NoError(extend)
+	s.ErrorContains(extendAgain, "already used")
+	s.NoError(owner)
+
+	rec := s.record()
+	s.Equal(PhaseDone, rec.Phase)
+	s.Require().Len(rec.Signoffs, 1, "only the proven owner's sign-off is recorded")
+	so := rec.Signoffs[0]
+	s.Equal("alice", so.By, "recorded under the directory's id, however it was typed")
+	s.Require().NotNil(so.Verified)
+	s.Equal(proof.MethodSSH, so.Verified.Method)
+	s.Equal(ssh.FingerprintSHA256(p.alice.PublicKey()), so.Verified.Key)
+	s.Contains(s.gate(rec, GateSignoff).Detail, "verified: SSH signature by SHA256:")
+	s.Len(rec.Extensions, 1, "the replayed extension was not taken")
+	s.Equal(14*day+day, rec.ObserveTotal)
+	s.Len(rec.Nonces, 3, "the requester's, the extension's and the sign-off's")
+}
+
+// A token from the owners' page proves an owner as well as her SSH key does.
+func (s *lifecycle) TestPortalTokenSignsOff() {
+	p := s.people()
+	var owner error
+	s.decide(4*day, UpdateApprove, func(run string, now time.Time) any {
+		in := Signoff{By: "alice", Comment: "from the page"}
+		st := s.statement(UpdateApprove, run, "alice", in.Says(), now)
+		st.Auth, st.Issuer = proof.AuthOIDC, "https://login.example.com"
+		tok, err := proof.SignToken(p.portal, st)
+		s.Require().NoError(err)
+		in.Proof = &proof.Proof{Method: proof.MethodPortal, Token: tok}
+		return in
+	}, &owner)
+	s.execute(s.provenRequest(p))
+	s.NoError(s.env.GetWorkflowError())
+	s.NoError(owner)
+	rec := s.record()
+	s.Equal(PhaseDone, rec.Phase)
+	s.Equal("verified: logged in to the owners' page through https://login.example.com", rec.Signoffs[0].Verified.Text())
+	s.Contains(Markdown(rec), "verified: logged in to the owners' page through https://login.example.com")
+}
+
+// The requester proves who they are too, against the keys the plan pinned, or the
+// retirement is refused before anything is touched.
+func (s *lifecycle) TestRequesterProvesWhoAsks() {
+	p := s.people()
+	req := s.provenRequest(p)
+	var owner error
+	s.decide(4*day, UpdateApprove, s.signoff(p.alice, "alice", nil), &owner)
+	s.execute(req)
+	s.NoError(s.env.GetWorkflowError())
+	rec := s.record()
+	s.Require().NotNil(rec.RequesterVerified)
+	s.Equal(proof.MethodSSH, rec.RequesterVerified.Method)
+	s.Equal("dba", rec.RequesterVerified.Person)
+}
+
+func (s *lifecycle) TestRequesterWithoutProofIsRefused() {
+	s.people()
+	s.execute(request(ReasonDecommission))
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.ErrorContains(err, "the requester's proof of identity is refused: this decision carries no proof")
+	s.Zero(s.ran("SnapshotAccess"), "nothing was touched")
+	s.Zero(s.ran("StartSampling"))
+}
+
+// Someone the request calls the requester cannot be somebody else's key.
+func (s *lifecycle) TestRequesterProofByAnotherKeyIsRefused() {
+	p := s.people()
+	req := request(ReasonDecommission)
+	now := s.env.Now()
+	req.Proof = s.sshSigned(p.carol, proof.Statement{Decision: DecisionStart, Workflow: "default-test-workflow-id", Person: "dba", Says: req.Says(),
+		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()})
+	s.execute(req)
+	s.ErrorContains(s.env.GetWorkflowError(), "is not one of dba's keys")
+}
