@@ -10,8 +10,8 @@ import (
 )
 
 // signers resolves who may decide about this retirement from the owners directory, and pins
-// their keys. The request may add owners, but only people the directory knows: the requester
-// must not be able to name whoever they like as the person who signs off.
+// their keys. The request may add people, but only people the directory knows, and they do not
+// sign off: the requester must not be able to choose who signs.
 func (a *Activities) signers(ctx context.Context, in PlanInput) (*Signers, error) {
 	portal, err := a.cfg.Signoff.Keys()
 	if err != nil {
@@ -48,8 +48,8 @@ func (a *Activities) signers(ctx context.Context, in PlanInput) (*Signers, error
 		if !ok {
 			return nil, refuse("owner %q is not in the owners directory (%s): --owner may only add people declared there", name, dir.From)
 		}
-		if !slices.ContainsFunc(s.Owners, func(o string) bool { return strings.EqualFold(o, p.ID) }) {
-			s.Owners = append(s.Owners, p.ID)
+		if !slices.ContainsFunc(append(s.Owners, s.Added...), func(o string) bool { return strings.EqualFold(o, p.ID) }) {
+			s.Added = append(s.Added, p.ID)
 		}
 		add(p)
 	}

@@ -45,7 +45,8 @@ func TestOwnersComeFromTheDirectory(t *testing.T) {
 	in.Owners = []string{"bob@example.com"}
 	s, err = signersOf(t, cfg, ProductionPolicy, in)
 	require.NoError(t, err)
-	require.Equal(t, []string{"alice@example.com", "bob@example.com"}, s.Owners)
+	require.Equal(t, []string{"alice@example.com"}, s.Owners, "the request does not choose who signs off")
+	require.Equal(t, []string{"bob@example.com"}, s.Added)
 
 	in.Owners = []string{"mallory@example.com"}
 	_, err = signersOf(t, cfg, ProductionPolicy, in)
@@ -60,8 +61,12 @@ func TestADecommissionWithoutAnOwnerInTheDirectoryIsRefused(t *testing.T) {
 	// A migration needs no sign-off, so no owner.
 	_, err = signersOf(t, cfg, ProductionPolicy, PlanInput{Target: Target{Connection: "local", Object: "crm"}, Requester: "dba@example.com"})
 	require.NoError(t, err)
+	// Nor does adding somebody of the directory make them an owner who signs off.
+	_, err = signersOf(t, cfg, ProductionPolicy, PlanInput{Target: Target{Connection: "local", Object: "crm"}, Requester: "dba@example.com", Owners: []string{"alice@example.com"}, NeedsSignoff: true})
+	require.ErrorContains(t, err, "other than the requester")
 	// The requester as its only owner is no owner: "req1" is "REQ1".
-	_, err = signersOf(t, cfg, ProductionPolicy, PlanInput{Target: Target{Connection: "local", Object: "crm"}, Requester: "req1", Owners: []string{" Req1 "}, NeedsSignoff: true})
+	cfg.Owners.People[3].Owns = []owners.Owns{{Connection: "local", Objects: []string{"crm"}}}
+	_, err = signersOf(t, cfg, ProductionPolicy, PlanInput{Target: Target{Connection: "local", Object: "crm"}, Requester: " req1 ", NeedsSignoff: true})
 	require.ErrorContains(t, err, "other than the requester")
 }
 

@@ -38,9 +38,13 @@ type PlanInput struct {
 // Signers are who may decide in a retirement, resolved from the owners directory at plan time
 // and pinned with their keys: changes to the directory later do not change a running one.
 type Signers struct {
-	// Owners may sign off, object and extend; DBAs may acknowledge evidence and attempts
-	// (and so may owners and the requester). Directory ids.
+	// Owners are the people the directory says own the object: they sign off, object and
+	// extend. Added are people of the directory the request added (--owner): they are told,
+	// and may object and extend, but the sign-off is the owners' (the requester does not get
+	// to choose who signs). DBAs may acknowledge evidence and attempts (and so may owners and
+	// the requester). Directory ids.
 	Owners    []string `json:"owners"`
+	Added     []string `json:"added,omitempty"`
 	DBAs      []string `json:"dbas,omitempty"`
 	Requester string   `json:"requester"`
 	// Pins are the keys of the owners' page and of every person above.

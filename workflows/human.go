@@ -154,8 +154,8 @@ func (r *retirement) acted(ctx workflow.Context) Status {
 // beforeDrop is true while data can still be given back without a restore.
 func (r *retirement) beforeDrop() bool { return r.s.Phase.BeforeDrop() && !r.dropStarted }
 
-// owners are who may sign off, object and extend: the owners directory's, pinned by the
-// plan; the request's in runs started before the directory existed.
+// owners are who sign off: the owners directory's, pinned by the plan; the request's in runs
+// started before the directory existed.
 func (r *retirement) owners() []string {
 	if r.proven && r.s.Signers != nil {
 		return r.s.Signers.Owners
@@ -163,9 +163,23 @@ func (r *retirement) owners() []string {
 	return r.s.Request.Owners
 }
 
+// concerned are who are told and may object or extend: the owners and the people the request
+// added.
+func (r *retirement) concerned() []string {
+	if r.proven && r.s.Signers != nil {
+		return append(slices.Clone(r.s.Signers.Owners), r.s.Signers.Added...)
+	}
+	return r.s.Request.Owners
+}
+
 func (r *retirement) isOwner(who string) bool {
 	who = r.who(who)
 	return slices.ContainsFunc(r.owners(), func(o string) bool { return SamePerson(o, who) })
+}
+
+func (r *retirement) isConcerned(who string) bool {
+	who = r.who(who)
+	return slices.ContainsFunc(r.concerned(), func(o string) bool { return SamePerson(o, who) })
 }
 
 func (r *retirement) isRequester(who string) bool {
@@ -184,7 +198,7 @@ func (r *retirement) mayAcknowledge(who string) error {
 		return nil
 	}
 	w := r.who(who)
-	if r.isOwner(w) || r.isRequester(w) || slices.ContainsFunc(sg.DBAs, func(d string) bool { return SamePerson(d, w) }) {
+	if r.isConcerned(w) || r.isRequester(w) || slices.ContainsFunc(sg.DBAs, func(d string) bool { return SamePerson(d, w) }) {
 		return nil
 	}
 	return fmt.Errorf("%s may not acknowledge for %s: the requester, its owners (%s) or a DBA of the owners directory may", who, r.target(), strings.Join(sg.Owners, ", "))
@@ -238,6 +252,8 @@ func (r *retirement) canApprove(in Signoff) error {
 		return errors.New("say who signs off: --as <owner>")
 	case r.isRequester(in.By):
 		return fmt.Errorf("%s requested this retirement and cannot sign it off; ask an owner (%s)", in.By, strings.Join(r.owners(), ", "))
+	case r.isConcerned(in.By) && !r.isOwner(in.By):
+		return fmt.Errorf("%s was added to this retirement by its requester and may object or extend, but the sign-off is for the owners the directory names: %s", in.By, strings.Join(r.owners(), ", "))
 	case !r.isOwner(in.By):
 		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
 	case !r.beforeDrop():
@@ -257,8 +273,8 @@ func (r *retirement) canObject(in Objection) error {
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who objects: --as <owner>")
-	case !r.isOwner(in.By) && !r.isRequester(in.By):
-		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
+	case !r.isConcerned(in.By) && !r.isRequester(in.By):
+		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.concerned(), ", "))
 	case strings.TrimSpace(in.Reason) == "":
 		return errors.New("say why the data is still needed: --reason")
 	case !r.beforeDrop():
@@ -280,8 +296,8 @@ func (r *retirement) canExtend(in Extension) error {
 	switch {
 	case strings.TrimSpace(in.By) == "":
 		return errors.New("say who extends: --as <owner>")
-	case !r.isOwner(in.By) && !r.isRequester(in.By):
-		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.owners(), ", "))
+	case !r.isConcerned(in.By) && !r.isRequester(in.By):
+		return fmt.Errorf("%s is not an owner of %s; owners are: %s", in.By, r.target(), strings.Join(r.concerned(), ", "))
 	case in.Extra <= 0:
 		return errors.New("the extension must be positive, e.g. --by 7d")
 	case !slices.Contains([]Phase{PhasePlan, PhaseSample, PhaseQuiesce, PhaseObserve}, r.s.Phase):
@@ -348,7 +364,7 @@ func (r *retirement) pinSigners(ctx workflow.Context) error {
 	if v.Nonce != "" {
 		r.s.Nonces = append(r.s.Nonces, v.Nonce)
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOwners.ValueSet(sg.Owners)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOwners.ValueSet(r.concerned())); err != nil {
 		workflow.GetLogger(ctx).Warn("Could not update the RetireOwners search attribute (registered?)", "error", err)
 	}
 	return nil

@@ -222,3 +222,24 @@ func (s *lifecycle) TestRequesterProofByAnotherKeyIsRefused() {
 	s.execute(req)
 	s.ErrorContains(s.env.GetWorkflowError(), "is not one of dba's keys")
 }
+
+// People the request adds are told and may object or extend, but the sign-off is for the
+// owners the directory names: the requester does not choose who signs.
+func (s *lifecycle) TestAddedPeopleDoNotSignOff() {
+	p := s.people()
+	s.results["Plan"].(activities.Plan).Signers.Added = []string{"carol"}
+	var approve, extend, owner error
+	s.decide(4*day, UpdateApprove, s.signoff(p.carol, "carol", nil), &approve)
+	s.decide(4*day, UpdateExtend, func(run string, now time.Time) any {
+		in := Extension{By: "carol", Extra: day, Reason: "quarter end"}
+		in.Proof = s.sshSigned(p.carol, s.statement(UpdateExtend, run, "carol", in.Says(), now))
+		return in
+	}, &extend)
+	s.decide(5*day, UpdateApprove, s.signoff(p.alice, "alice", nil), &owner)
+	s.execute(s.provenRequest(p))
+	s.NoError(s.env.GetWorkflowError())
+	s.ErrorContains(approve, "carol was added to this retirement by its requester")
+	s.NoError(extend)
+	s.NoError(owner)
+	s.Equal([]string{"alice"}, []string{s.record().Signoffs[0].By})
+}
