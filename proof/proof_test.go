@@ -115,7 +115,9 @@ func TestProofsThatMustNotPass(t *testing.T) {
 		{"an expired token", token(k.portal, statement("alice")), late, "expired"},
 		{"a replayed token", token(k.portal, statement("alice")), used, "already used"},
 		{"a token that lives too long", token(k.portal, with(func(s *Statement) { s.Expires = now.Add(2 * time.Hour).Unix() })), expect("alice"), "lifetime"},
-		{"a token from the future", token(k.portal, with(func(s *Statement) { s.IssuedAt, s.Expires = now.Add(time.Hour).Unix(), now.Add(time.Hour+time.Minute).Unix() })), expect("alice"), "in the future"},
+		{"a token from the future", token(k.portal, with(func(s *Statement) {
+			s.IssuedAt, s.Expires = now.Add(time.Hour).Unix(), now.Add(time.Hour+time.Minute).Unix()
+		})), expect("alice"), "in the future"},
 		{"a token without nonce", token(k.portal, with(func(s *Statement) { s.Nonce = "" })), expect("alice"), "nonce"},
 		{"an unknown method", &Proof{Method: "password"}, expect("alice"), "unknown"},
 	} {
