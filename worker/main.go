@@ -104,6 +104,18 @@ Flags:
 	if notifier == nil {
 		logger.Warn("no notify channel configured: owners are not told about their retirements")
 	}
+	// Personal links to the owners' page: the secret resolves now too, and half a setup
+	// (portal_url without link_secret or the reverse, a short secret) refuses to start.
+	links, err := notify.LinksFromConfig(cfg.Signoff)
+	if err != nil {
+		return err
+	}
+	if links != nil {
+		if len(cfg.Signoff.PortalKeys)+len(cfg.Signoff.PortalKeyFiles) == 0 {
+			logger.Warn("signoff.portal_url is set but no signoff.portal_keys: decisions made on the owners' page will not verify")
+		}
+		logger.Info("owners' notices carry personal links to the owners' page", zap.String("portal_url", cfg.Signoff.PortalURL))
+	}
 
 	// HTTP first, so that liveness answers while Temporal is dialed.
 	var ready readiness
@@ -149,7 +161,7 @@ Flags:
 	w.RegisterWorkflow(workflows.RetireDatabase)
 	w.RegisterWorkflowWithOptions(workflows.ObjectLock, workflow.RegisterOptions{Name: workflows.ObjectLockName})
 	w.RegisterActivity(activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report)))
-	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL))
+	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL, links))
 
 	// Start, not Run: /readyz turns 200 once the pollers run, and 503 as soon as a stop
 	// begins, while running activities still get WorkerStopTimeout to finish.

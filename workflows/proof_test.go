@@ -242,4 +242,15 @@ func (s *lifecycle) TestAddedPeopleDoNotSignOff() {
 	s.NoError(extend)
 	s.NoError(owner)
 	s.Equal([]string{"alice"}, []string{s.record().Signoffs[0].By})
+	// Everybody concerned is told, by the directory's names and addresses, and no notice
+	// carries anybody's keys.
+	s.Require().NotEmpty(s.sent)
+	for _, ev := range s.sent {
+		s.Equal([]string{"alice", "bob", "carol"}, ev.Owners, "%s", ev.Kind)
+		s.Equal("dba", ev.Requester)
+		for _, p := range ev.People {
+			s.Empty(p.SSHKeys, "%s: keys of %s in a notice", ev.Kind, p.ID)
+		}
+	}
+	s.Equal("alice@example.com", s.sent[0].People[1].Email)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dataretire/retire/activities/engine"
+	"github.com/dataretire/retire/proof"
 )
 
 // Kind is what happened.
@@ -38,6 +39,18 @@ const (
 // Kinds lists every event kind.
 var Kinds = []Kind{ClientsSeen, AccessCut, AccessAttempts, Reminder, SignoffNeeded, Dropped, Aborted}
 
+// OwnersDecide says whether owners can still decide something when this event is told: an
+// owner may object from the plan until the drop begins (and acknowledge clients and attempts,
+// extend, sign off), so every notice before the drop invites a decision, and the outcomes
+// (dropped, aborted) do not. These are the notices that carry personal links.
+func (k Kind) OwnersDecide() bool {
+	switch k {
+	case ClientsSeen, AccessAttempts, AccessCut, Reminder, SignoffNeeded:
+		return true
+	}
+	return false
+}
+
 // Event is what the workflow knows when something happens; Render turns it into a Message.
 // It is a plain value (the notify activity's input), so it carries no credentials and is
 // safe in workflow history.
@@ -59,6 +72,11 @@ type Event struct {
 	Requester  string   `json:"requester"`
 	Owners     []string `json:"owners"`
 	Signed     []string `json:"signed,omitempty"` // owners who signed off so far
+
+	// People are the directory's entries for the requester and the owners as the plan pinned
+	// them (id, name, e-mail; no keys): mail goes to a person's e-mail when the directory
+	// gives one, and a personal link names its person. Empty in runs without a directory.
+	People []proof.Person `json:"people,omitempty"`
 
 	// At is when the event happened (workflow.Now); "in N days" counts from it.
 	At time.Time `json:"at"`
@@ -293,7 +311,33 @@ func Render(e Event, ui string) (Message, error) {
 		line("")
 		line("Run: %s", link)
 	}
-	return Message{Key: e.Key(), Event: string(e.Kind), Subject: subject, Text: b.String(), To: e.Recipients(), Link: link}, nil
+	to := e.Recipients()
+	return Message{Key: e.Key(), Event: string(e.Kind), Subject: subject, Text: b.String(), To: to, Addresses: e.addresses(to), Link: link}, nil
+}
+
+// person is the pinned directory entry of an owner or the requester, by id or e-mail.
+func (e Event) person(who string) (proof.Person, bool) {
+	return proof.Pins{People: e.People}.Person(who)
+}
+
+// addresses are the directory's e-mail addresses of the people in to (nil when it gives none):
+// a directory id is a login subject, which is not always a mailbox.
+func (e Event) addresses(to []string) map[string]string {
+	var out map[string]string
+	for _, who := range to {
+		if p, ok := e.person(who); ok && strings.TrimSpace(p.Email) != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[who] = strings.TrimSpace(p.Email)
+		}
+	}
+	return out
+}
+
+// isOwner compares as the workflow does: directory ids are case-insensitive.
+func (e Event) isOwner(who string) bool {
+	return slices.ContainsFunc(e.Owners, func(o string) bool { return strings.EqualFold(strings.TrimSpace(o), who) })
 }
 
 func (e Event) signoffLines(line func(string, ...any), cmds func([]string)) {

@@ -21,6 +21,10 @@
 //     webhook failed and the mail went out re-sends only the webhook.
 //   - Notifications are at-least-once-or-given-up: the workflow must not let a notification
 //     failure hold up or fail a retirement (see Activities).
+//   - With personal links (WithLinks), each owner's mail is a message of its own, keyed
+//     "<event key>/to/<person id>", so a retry re-sends only the owners not served yet. The
+//     shared channels (the webhook: whoever reads it could decide as someone else) get the
+//     common message without any link.
 package notify
 
 import (
@@ -39,6 +43,47 @@ type Message struct {
 	Text    string   // plain text (Markdown reads fine in both channels)
 	To      []string // owner names or mail addresses
 	Link    string   // the run in the Temporal UI, if known
+
+	// Addresses are the mail addresses the owners directory gives for people in To; the
+	// others get the channel's own rule (SMTP: name@domain).
+	Addresses map[string]string
+	// Personal marks a message for one person, with a link that lets its reader decide as
+	// them: only private channels (mail) take it, and it is copied to nobody (no CC).
+	Personal bool
+	// Optional: a message addressed to nobody is no error. The common copy of a notice whose
+	// recipients all got personal ones is optional: it still goes to the CC list, if any.
+	Optional bool
+}
+
+// Private is what a channel says when its messages reach only the people they are addressed
+// to (mail), so they may carry personal links. A channel that does not say is shared (a chat
+// channel anybody in it reads) and never gets one.
+type Private interface {
+	Private() bool
+}
+
+func isPrivate(n Notifier) bool {
+	p, ok := n.(Private)
+	return ok && p.Private()
+}
+
+// channels splits n into its shared and its private channels (Multi is looked into).
+func channels(n Notifier) (shared, private Multi) {
+	switch v := n.(type) {
+	case nil:
+	case Multi:
+		for _, c := range v {
+			s, p := channels(c)
+			shared, private = append(shared, s...), append(private, p...)
+		}
+	default:
+		if isPrivate(n) {
+			private = append(private, n)
+		} else {
+			shared = append(shared, n)
+		}
+	}
+	return shared, private
 }
 
 // Notifier sends a message on one channel (or several).
@@ -159,6 +204,9 @@ func (d *Deduper) Notify(ctx context.Context, m Message) error {
 	d.mu.Unlock()
 	return err
 }
+
+// Private is the channel's: a Deduper only remembers what it sent.
+func (d *Deduper) Private() bool { return isPrivate(d.next) }
 
 // Delivered says whether key was delivered through this Deduper (and is still remembered).
 func (d *Deduper) Delivered(key string) bool {

@@ -40,6 +40,8 @@ type mailServer struct {
 	mu    sync.Mutex
 	mails []receivedMail
 	srv   *smtp.Server
+	// busy answers RCPT TO for an address with 451 (try again later) this many times.
+	busy map[string]int
 }
 
 type receivedMail struct {
@@ -91,6 +93,16 @@ func startMailServer(t *testing.T, implicitTLS bool) *mailServer {
 	return ms
 }
 
+// setBusy makes the relay refuse addr for a while (451) n times.
+func (ms *mailServer) setBusy(addr string, n int) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.busy == nil {
+		ms.busy = map[string]int{}
+	}
+	ms.busy[addr] = n
+}
+
 func (ms *mailServer) Mails() []receivedMail {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -128,6 +140,15 @@ func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
 func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if strings.HasPrefix(to, "nobody@") {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	s.ms.mu.Lock()
+	busy := s.ms.busy[to] > 0
+	if busy {
+		s.ms.busy[to]--
+	}
+	s.ms.mu.Unlock()
+	if busy {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mailbox busy, try again later"}
 	}
 	s.rcpt = append(s.rcpt, to)
 	return nil

@@ -23,8 +23,9 @@ import (
 // DefaultSMTPTimeout bounds one whole SMTP conversation.
 const DefaultSMTPTimeout = 30 * time.Second
 
-// SMTP sends each message as one mail to its recipients (owner names become addresses at
-// Domain) and CC. STARTTLS is used whenever the server offers it (ImplicitTLS: TLS from the
+// SMTP sends each message as one mail to its recipients (the directory's address when the
+// message has one, else owner names become addresses at Domain) and CC (not for a personal
+// message, whose link decides as its one recipient). STARTTLS is used whenever the server offers it (ImplicitTLS: TLS from the
 // first byte, port 465); AUTH PLAIN is used when User is set, and net/smtp refuses to send
 // the password over a connection that is not TLS unless the relay is on localhost.
 type SMTP struct {
@@ -66,15 +67,21 @@ func (s *SMTP) send(ctx context.Context, m Message) error {
 	if err != nil {
 		return permanent(fmt.Errorf("smtp: from %q: %w", s.From, err))
 	}
-	to, err := s.addresses(m.To)
+	to, err := s.addresses(m.To, m.Addresses)
 	if err != nil {
 		return err
 	}
-	cc, err := s.addresses(s.CC)
-	if err != nil {
-		return err
+	var cc []string
+	if !m.Personal {
+		// A personal link decides as its person: nobody else gets a copy.
+		if cc, err = s.addresses(s.CC, nil); err != nil {
+			return err
+		}
 	}
 	if len(to) == 0 && len(cc) == 0 {
+		if m.Optional {
+			return nil
+		}
 		return permanent(fmt.Errorf("smtp: %s %s: no recipients", m.Event, m.Key))
 	}
 	msg, err := buildMail(from, to, cc, m, time.Now())
@@ -185,13 +192,19 @@ func (s *SMTP) classify(step string, err error) error {
 	return err
 }
 
-// addresses turns owner names and addresses into mail addresses.
-func (s *SMTP) addresses(people []string) ([]string, error) {
+// Private: a mail reaches its addressees (and the CC list, which personal messages skip).
+func (s *SMTP) Private() bool { return true }
+
+// addresses turns owner names and addresses into mail addresses: the directory's address
+// (known) when it has one, else the name itself when it is an address, else name@Domain.
+func (s *SMTP) addresses(people []string, known map[string]string) ([]string, error) {
 	var out []string
 	var errs []error
 	for _, p := range uniq(people) {
 		a := p
-		if !strings.Contains(a, "@") {
+		if k, ok := known[p]; ok && k != "" {
+			a = k
+		} else if !strings.Contains(a, "@") {
 			if s.Domain == "" {
 				errs = append(errs, fmt.Errorf("smtp: %q has no mail domain and notify.smtp.domain is not set", p))
 				continue

@@ -56,6 +56,10 @@ func (w *Webhook) post(ctx context.Context, m Message) error {
 	if w.URL == "" {
 		return permanent(errors.New("webhook: no URL"))
 	}
+	if m.Personal {
+		// Whoever reads the channel could follow the link and decide as its person.
+		return permanent(fmt.Errorf("webhook: %s %s is a personal message: a shared channel never carries one", m.Event, m.Key))
+	}
 	timeout := w.Timeout
 	if timeout <= 0 {
 		timeout = DefaultWebhookTimeout
