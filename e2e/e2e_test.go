@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dataretire/retire/activities/archive"
 	"github.com/dataretire/retire/activities/notify"
@@ -442,13 +443,19 @@ func (h *harness) waitPhase(db, phase string, limit time.Duration) {
 	h.t.Fatalf("never reached phase %s; last status:\n%s", phase, out)
 }
 
-// requireReplays replays a history against today's workflow code (determinism).
+// requireReplays replays a history against today's workflow code (determinism), as the run
+// it was: the workflow checks proofs against its own workflow and run ids, which the
+// replayer would otherwise make up.
 func (h *harness) requireReplays(history []byte) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.RetireDatabase)
-	histFile := filepath.Join(h.t.TempDir(), "history.json")
-	require.NoError(h.t, os.WriteFile(histFile, history, 0o600))
-	require.NoError(h.t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, histFile))
+	hist, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})
+	require.NoError(h.t, err)
+	started := hist.Events[0].GetWorkflowExecutionStartedEventAttributes()
+	require.NotNil(h.t, started)
+	run := workflow.Execution{ID: started.GetWorkflowId(), RunID: started.GetOriginalExecutionRunId()}
+	require.NotEmpty(h.t, run.ID, "the history does not name its workflow")
+	require.NoError(h.t, replayer.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: run}))
 }
 
 // history exports the workflow history the way an auditor would, as JSON through the SDK.

@@ -62,6 +62,8 @@ type app struct {
 	pollEvery time.Duration
 	// tty says whether out is a terminal that takes cursor moves, and its width.
 	tty func() (width int, ok bool)
+	// passphrase asks for an SSH key's passphrase; errNoTerminal when nobody can type it.
+	passphrase func(prompt string) ([]byte, error)
 
 	client temporalAPI
 }
@@ -69,6 +71,7 @@ type app struct {
 func newApp(stdout, stderr io.Writer) *app {
 	a := &app{out: stdout, errOut: stderr, getenv: os.Getenv, now: time.Now, pollEvery: time.Second}
 	a.tty = a.terminalWidth
+	a.passphrase = a.askPassphrase
 	a.dial = func() (temporalAPI, error) {
 		c, err := temporalclient.Dial(newLogger(stderr))
 		if err != nil {
@@ -124,6 +127,12 @@ workflow per database (id retire:<connection>:<database>). The lifecycle:
 Cancelling before the drop gives access back; after it, only a restore from the archive does.
 A <connection> is a profile name from the worker's config: no credentials go through here.
 
+Who owns a database, and so who may approve, object or extend, comes from the worker's owners
+directory, pinned with each person's SSH keys when the retirement plans. Every decision
+(start, approve, object, extend, acknowledge-*) is signed with the person's SSH key
+(--sign-with, or a pinned key in ssh-agent), and retire record verify checks every proof of
+a finished retirement offline, against the keys pinned in its record.
+
 The read commands (status, list, record, ls, verify) print text for people, or JSON for
 scripts with -o json (each command's --help lists the fields). status --watch follows a
 retirement live until it ends.
@@ -134,11 +143,12 @@ Temporal is reached like the temporal CLI does it:
   TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE   a profile of the temporal CLI's config file
   TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, ...`
 
-const rootExample = `  retire start local shop --reason decommission --owner alice --owner bob --ticket CHG-1
+const rootExample = `  retire start local shop --reason decommission --ticket CHG-1 --sign-with ~/.ssh/id_ed25519
   retire status local shop
   retire status local shop --watch          # live view until it ends; Ctrl-C to stop watching
   retire status local shop -o json | jq .phase
-  retire approve local shop --as alice
+  retire approve local shop --as alice --sign-with ~/.ssh/id_ed25519.pub   # key held by ssh-agent
+  retire record verify s3://retire-archive/local/shop/<run id>/         # every proof, offline
   retire list --phase observe`
 
 func (a *app) rootCommand() *cobra.Command {

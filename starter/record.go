@@ -26,12 +26,19 @@ the plan; a later run refused in the plan is named on stderr.
 -o json prints the record as the workflow writes record.json: workflow_id, run_id, request,
 phase, started_at, sample_until, observe_from, observe_until, finished_at, plan, clients,
 acknowledgement, cut, signoffs, objections, extensions, archive, verification, gone, gates,
-outcome, error, record_keys (empty fields left out). Unlike status -o json it has no
-execution_status or pending_activities: those are Temporal's, not the record's.`,
+outcome, error, record_keys, and who decided with what proof: signers (owners, dbas,
+requester, pins with each person's ssh_keys and the owners' page's portal_keys, from,
+unlisted), requester_verified, nonces, and each decision's proof and verified (empty fields
+left out). Unlike status -o json it has no execution_status or pending_activities: those are
+Temporal's, not the record's.
+
+retire record verify <archive path> checks every proof of a record offline, against the keys
+it pins (see retire record verify --help).`,
 		Example: `  retire record local shop
   retire record local shop > shop-retirement.md
   retire record local shop -o json | jq '.gates[] | {name, state, by, at}'
-  retire record local shop --run-id 0193...   # an earlier retirement of the same database`,
+  retire record local shop --run-id 0193...   # an earlier retirement of the same database
+  retire record verify s3://retire-archive/local/shop/0193.../   # check every proof in record.json`,
 		Args: target,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.temporal()
@@ -55,6 +62,7 @@ execution_status or pending_activities: those are Temporal's, not the record's.`
 	}
 	addOutputFlag(cmd, &out)
 	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest that got past the plan)")
+	cmd.AddCommand(a.recordVerifyCommand())
 	return cmd
 }
 

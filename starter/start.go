@@ -25,27 +25,44 @@ type startFlags struct {
 	owners                                                              []string
 	dryRun, noWait                                                      bool
 	planTimeout                                                         time.Duration
+	sign                                                                signFlags
 }
 
 const startLong = `Start the retirement of <database> on the connection profile <connection>.
 
 The request is checked here first (system schemas and users of any engine, such as mysql,
 information_schema or SYS, are refused before anything is started), then the worker plans
-it: it validates the database (does it exist, is it one of the engine's own), inventories it
-and checks the windows against its policy. start waits for that plan (--plan-timeout), then
-says it started the retirement and prints the plan; a request the plan refuses is printed as
-one error line instead (exit status 1), and changed nothing. --no-wait returns as soon as
-the workflow is started, before the plan.
+it: it validates the database (does it exist, is it one of the engine's own), inventories it,
+checks the windows against its policy and reads who owns it from its owners directory. start
+waits for that plan (--plan-timeout), then says it started the retirement and prints the plan,
+with the owners and how the requester was proven; a request the plan refuses is printed as one
+error line instead (exit status 1), and changed nothing. --no-wait returns as soon as the
+workflow is started, before the plan.
+
+Owners come from the worker's owners directory, not from the request: the people it lists as
+owning <connection>/<database> may approve, object and extend, and the plan refuses a
+decommission that has no owner there other than the requester. --owner adds a person the
+directory knows (by id or e-mail) as an owner of this retirement; a name the directory does
+not know is refused. (A dev worker without a directory takes --owner as the owners, and the
+status says "not from a directory".)
 
 --reason decommission: the system is shut down; an owner other than the requester must
   sign off (retire approve) before anything is dropped.
 --reason migration: the data lives on elsewhere; no sign-off is needed.
 Windows take days (14d) or Go durations (36h); a production worker allows sampling of at
-least 1d and observation of 7d..35d.`
+least 1d and observation of 7d..35d.
 
-const startExample = `  retire start local shop --reason decommission --owner alice --owner bob --ticket CHG-1
-  retire start local legacy_crm --reason migration --owner crm-team --sample 7d --observe 30d --strategy rename
-  retire start local shop --reason decommission --owner alice --dry-run   # plan and sample only, change nothing`
+--sign-with (or RETIRE_SIGN_WITH) proves who the requester is: the request is signed with
+that SSH key (a private key file, or a .pub file whose key ssh-agent holds) for the requester
+as given by --requester (default $USER: give your id in the owners directory, the name the
+signature is for), and the plan checks it against the keys the directory lists for you. There is no retirement yet whose pinned keys
+could pick an ssh-agent key, so start only signs with the key named. A worker that requires
+proof refuses an unsigned request; a dev worker records "identity not verified".`
+
+const startExample = `  retire start local shop --reason decommission --ticket CHG-1 --sign-with ~/.ssh/id_ed25519
+  retire start local shop --reason decommission --owner bob@example.com --sign-with ~/.ssh/id_ed25519.pub   # key in ssh-agent; bob as a further owner
+  retire start local legacy_crm --reason migration --sample 7d --observe 30d --strategy rename
+  retire start local shop --reason decommission --dry-run   # plan and sample only, change nothing`
 
 func (a *app) startCommand() *cobra.Command {
 	var f startFlags
@@ -61,7 +78,7 @@ func (a *app) startCommand() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.reason, "reason", "", "decommission (owners must sign off) or migration (no sign-off); required")
-	fl.StringSliceVar(&f.owners, "owner", nil, "an owner who may approve, object or extend; repeat for each (required for decommission)")
+	fl.StringSliceVar(&f.owners, "owner", nil, "add this person of the owners directory (id or e-mail) as an owner, besides the directory's owners of the database; repeat for each")
 	fl.StringVar(&f.requester, "requester", "", "who asks for the retirement (default $USER); cannot sign off")
 	fl.StringVar(&f.ticket, "ticket", "", "change ticket, e.g. CHG-1234, kept in the record")
 	fl.StringVar(&f.strategy, "strategy", "", "how access is cut during observation: revoke (grants, default) or rename (quarantine schema)")
@@ -72,6 +89,8 @@ func (a *app) startCommand() *cobra.Command {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "plan and sample only; change nothing")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return once started, without waiting for the plan")
 	fl.DurationVar(&f.planTimeout, "plan-timeout", 5*time.Minute, "how long to wait for the plan")
+	// No retirement has pinned keys yet, so no ssh-agent key is picked for the requester.
+	fl.StringVar(&f.sign.with, "sign-with", "", "SSH key that proves who the requester is: an OpenSSH private key file, or a .pub file whose key ssh-agent holds (env RETIRE_SIGN_WITH)")
 	return cmd
 }
 
@@ -202,7 +221,13 @@ func staticDetails(req workflows.Request) string {
 		}
 	}
 	line("Requested by", req.Requester)
-	line("Owners", strings.Join(req.Owners, ", "))
+	// Who owns the object is only known once the plan has read the owners directory; the
+	// request can only add people to it.
+	owners := "from the owners directory"
+	if len(req.Owners) > 0 {
+		owners += ", and " + strings.Join(req.Owners, ", ")
+	}
+	line("Owners", owners)
 	line("Ticket", req.Ticket)
 	line("Reason", string(req.Reason))
 	line("Sampling window", days(req.SampleWindow))
@@ -218,6 +243,9 @@ func staticDetails(req workflows.Request) string {
 func (a *app) start(ctx context.Context, f startFlags, connection, object string) error {
 	req, err := f.request(connection, object, a.getenv)
 	if err != nil {
+		return err
+	}
+	if req.Proof, err = a.signStart(f.sign, req); err != nil {
 		return err
 	}
 	c, err := a.temporal()
@@ -342,6 +370,12 @@ func printPlan(w io.Writer, st workflows.Status) {
 		return
 	}
 	fmt.Fprintf(w, "plan of %s/%s:\n", st.Request.Connection, st.Request.Object)
+	if st.Signers != nil || st.RequesterVerified != nil {
+		fmt.Fprintf(w, "  requester: %s\n", requesterText(st))
+	}
+	if sg := st.Signers; sg != nil {
+		fmt.Fprintf(w, "  owners: %s\n", ownersText(sg))
+	}
 	writeInventory(w, "  ", st.Plan.Inventory)
 	for _, src := range st.Plan.Evidence {
 		line := fmt.Sprintf("  evidence: %s %s", src.Name, src.State)
@@ -407,7 +441,11 @@ func nextStep(st workflows.Status) string {
 	case workflows.PhaseObserve:
 		s := fmt.Sprintf("observing until %s", stamp(st.ObserveUntil))
 		if !st.Signed() {
-			s += "; an owner must sign off: `retire approve " + t + " --as <owner>`"
+			who := "an owner"
+			if sg := st.Signers; sg != nil && len(sg.Owners) > 0 {
+				who += " (" + strings.Join(sg.Owners, ", ") + ")"
+			}
+			s += "; " + who + " must sign off: `retire approve " + t + " --as <owner> --sign-with <key>`"
 		}
 		return s + follow
 	case workflows.PhaseArchive:

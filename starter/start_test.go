@@ -40,7 +40,7 @@ func TestStartMapsFlagsToTheRequest(t *testing.T) {
 	assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, o.WorkflowIDReusePolicy)
 	assert.True(t, o.WorkflowExecutionErrorWhenAlreadyStarted)
 	assert.Equal(t, "Retire local/shop (decommission)", o.StaticSummary)
-	assert.Contains(t, o.StaticDetails, "- **Owners:** alice, bob, dave\n")
+	assert.Contains(t, o.StaticDetails, "- **Owners:** from the owners directory, and alice, bob, dave\n")
 	assert.Contains(t, o.StaticDetails, "- **Observation window:** 1d 12h\n")
 	phase, _ := o.TypedSearchAttributes.GetKeyword(workflows.AttrPhase)
 	assert.Equal(t, "plan", phase)
@@ -92,13 +92,37 @@ func TestStartPrintsEveryProblemAndNeverDials(t *testing.T) {
 	assert.NotContains(t, msg, `requester ""`, "the missing requester is said once, naming the flag")
 }
 
-func TestStartDecommissionNeedsAnotherOwner(t *testing.T) {
-	_, err := startFlags{reason: "decommission", owners: []string{"carol"}}.request("local", "shop", func(string) string { return "carol" })
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "needs at least one owner other than the requester")
+// Owners come from the worker's owners directory: the CLI no longer asks for --owner, and
+// the plan's refusal of a decommission nobody owns there is printed in one line.
+func TestStartDecommissionTakesItsOwnersFromTheDirectory(t *testing.T) {
+	req, err := startFlags{reason: "decommission"}.request("local", "shop", func(string) string { return "carol" })
+	require.NoError(t, err)
+	assert.Empty(t, req.Owners)
 
 	_, err = startFlags{sample: "0d", reason: "migration", requester: "carol"}.request("local", "shop", func(string) string { return "" })
 	assert.ErrorContains(t, err, "--sample must be longer than 0")
+
+	refused := temporal.NewNonRetryableApplicationError("no owner of local/shop other than the requester is declared in the owners directory (/etc/retire/owners.yaml): declare one under owners.people[].owns (connection local, objects [shop])", "Refused", nil)
+	fake := &fakeTemporal{
+		desc:      description(t, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, workflows.PhaseFailed),
+		status:    &workflows.Status{Phase: workflows.PhaseFailed},
+		resultErr: activityFailure("Plan", refused),
+	}
+	a, out, errOut := testApp(t, fake, map[string]string{"USER": "carol"})
+	assert.Equal(t, 1, a.execute([]string{"start", "local", "shop", "--reason", "decommission"}))
+	assert.Empty(t, out.String())
+	assert.Equal(t, "retire: cannot retire local/shop: no owner of local/shop other than the requester is declared in the owners directory (/etc/retire/owners.yaml): declare one under owners.people[].owns (connection local, objects [shop]) (refused in the plan; nothing was changed)\n", errOut.String())
+	assert.Empty(t, fake.startArg.(workflows.Request).Owners)
+}
+
+func TestStartHelpSaysOwnersComeFromTheDirectory(t *testing.T) {
+	a, out, _ := testApp(t, nil, nil)
+	require.Equal(t, 0, a.execute([]string{"start", "--help"}))
+	help := out.String()
+	assert.Contains(t, help, "Owners come from the worker's owners directory")
+	assert.Contains(t, help, "add this person of the owners directory")
+	assert.NotContains(t, help, "required for decommission")
+	assert.Contains(t, help, "--sign-with")
 }
 
 func TestStartAlreadyRunning(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/workflows"
 )
 
@@ -46,10 +47,20 @@ a progress bar while sampling (time into the window) and archiving (rows of the 
 exported, rows/s and bytes/s over the last 30s, time left; "unknown" until two heartbeats
 are seen). Piped or redirected, it prints one plain line each time something changes.
 
+The "owners" line says who may approve, object and extend, and where that came from: the
+owners directory the plan read (pinned for this retirement, with each person's SSH keys), or
+"not from a directory" on a dev worker that took the request's word. Every decision says how
+its author was proven: "verified: SSH signature by SHA256:...", "verified: logged in to the
+owners' page through <issuer>", or "identity not verified" (a dev worker took the name as
+typed).
+
 -o json prints one object: the workflow's status (workflow_id, run_id, request, phase,
 waiting, started_at, sample_until, observe_from, observe_until, observe_total (ns), plan,
-clients, sample_looks, acknowledgement, cut, signoffs, objections, extensions, archive,
-verification, gone, gates, outcome, error, record_keys), plus execution_status,
+signers (owners, dbas, requester, pins: the people with their ssh_keys and the page's
+portal_keys, from, unlisted), requester_verified, nonces, clients, sample_looks,
+acknowledgement, evidence, cut, signoffs, objections, extensions (each decision with its
+proof and what it verified), archive, verification, gone, gates, outcome, error,
+record_keys), plus execution_status,
 pending_activities (type, state, attempt, last_heartbeat, heartbeat: the activity's own
 progress JSON, last_failure), note, and later_runs (runs after the one shown that ended in
 the plan, newest first: run_id, phase, error, started_at); fields that do not apply are
@@ -469,8 +480,19 @@ func renderStatus(w io.Writer, v statusView) {
 	}
 	line("retirement", fmt.Sprintf("%s/%s (workflow %s, run %s)", req.Connection, req.Object, st.WorkflowID, run))
 	line("reason", string(req.Reason))
-	line("requester", req.Requester)
-	line("owners", strings.Join(req.Owners, ", "))
+	if st.Signers != nil || st.RequesterVerified != nil {
+		line("requester", requesterText(st))
+	} else {
+		line("requester", req.Requester)
+	}
+	if sg := st.Signers; sg != nil {
+		line("owners", ownersText(sg))
+		if len(sg.DBAs) > 0 {
+			line("dbas", strings.Join(sg.DBAs, ", ")+" (may acknowledge evidence and attempts, as may the requester and the owners)")
+		}
+	} else {
+		line("owners", strings.Join(req.Owners, ", "))
+	}
 	line("ticket", req.Ticket)
 	line("strategy", string(req.Strategy))
 	line("store", req.Store)
@@ -525,6 +547,7 @@ func renderStatus(w io.Writer, v statusView) {
 	if rk := st.RecordKeys; rk != nil {
 		if rk.JSONURL != "" {
 			line("record", rk.JSONURL+" "+rk.MarkdownURL)
+			line("proofs", "check every decision's proof offline: retire record verify "+rk.JSONURL)
 		} else {
 			line("record", strings.TrimSpace(rk.JSONKey+" "+rk.MarkdownKey))
 		}
@@ -546,19 +569,19 @@ func renderStatus(w io.Writer, v statusView) {
 	if len(st.Signoffs) > 0 {
 		fmt.Fprintln(w, "\nsign-offs:")
 		for _, s := range st.Signoffs {
-			fmt.Fprintf(w, "  %s at %s%s\n", s.By, stamp(s.At), said(s.Comment))
+			fmt.Fprintf(w, "  %s at %s%s\n", provenBy(s.By, s.Verified), stamp(s.At), said(s.Comment))
 		}
 	}
 	if len(st.Objections) > 0 {
 		fmt.Fprintln(w, "\nobjections:")
 		for _, o := range st.Objections {
-			fmt.Fprintf(w, "  %s at %s%s\n", o.By, stamp(o.At), said(o.Reason))
+			fmt.Fprintf(w, "  %s at %s%s\n", provenBy(o.By, o.Verified), stamp(o.At), said(o.Reason))
 		}
 	}
 	if len(st.Extensions) > 0 {
 		fmt.Fprintln(w, "\nextensions:")
 		for _, x := range st.Extensions {
-			fmt.Fprintf(w, "  %s by %s at %s%s\n", x.By, days(x.Extra), stamp(x.At), said(x.Reason))
+			fmt.Fprintf(w, "  %s by %s at %s%s\n", provenBy(x.By, x.Verified), days(x.Extra), stamp(x.At), said(x.Reason))
 		}
 	}
 	if len(st.Clients) > 0 || st.SampleLooks > 0 {
@@ -574,7 +597,7 @@ func renderStatus(w io.Writer, v statusView) {
 			_ = tw.Flush()
 		}
 		if ack := st.Acknowledgement; ack != nil {
-			fmt.Fprintf(w, "  acknowledged by %s at %s%s\n", ack.By, stamp(ack.At), said(ack.Note))
+			fmt.Fprintf(w, "  acknowledged by %s at %s%s\n", provenBy(ack.By, ack.Verified), stamp(ack.At), said(ack.Note))
 		}
 	}
 	writeEvidence(w, st.Evidence)
@@ -602,6 +625,9 @@ func writeEvidence(w io.Writer, ev *workflows.Evidence) {
 	for _, p := range ev.Problems {
 		fmt.Fprintf(w, "  incomplete: %s\n", p)
 	}
+	for _, a := range ev.Acknowledged {
+		fmt.Fprintf(w, "  acknowledged before the look right before the cut (which found more): %s at %s%s\n", provenBy(a.By, a.Verified), stamp(a.At), said(a.Note))
+	}
 	for _, p := range ev.AttemptProblems {
 		fmt.Fprintf(w, "  incomplete after the cut: %s\n", p)
 	}
@@ -611,7 +637,7 @@ func writeEvidence(w io.Writer, ev *workflows.Evidence) {
 			fmt.Fprintf(w, "    %s: %d denied logins, %d refused statements, %s .. %s (%s)\n", a.Account, a.DeniedLogins, a.RefusedStatements, stamp(a.FirstSeen), stamp(a.LastSeen), a.Source)
 		}
 		if ack := ev.AttemptsAck; ack != nil {
-			fmt.Fprintf(w, "    %d acknowledged by %s at %s%s\n", ev.AckedCount, ack.By, stamp(ack.At), said(ack.Note))
+			fmt.Fprintf(w, "    %d acknowledged by %s at %s%s\n", ev.AckedCount, provenBy(ack.By, ack.Verified), stamp(ack.At), said(ack.Note))
 		}
 	}
 }
@@ -712,4 +738,27 @@ func verb(activityType string) string {
 		return "sampling"
 	}
 	return strings.ToLower(activityType)
+}
+
+// requesterText is the requester as the plan found them in the owners directory, and how
+// they were proven.
+func requesterText(st workflows.Status) string {
+	who := st.Request.Requester
+	if st.Signers != nil && st.Signers.Requester != "" {
+		who = st.Signers.Requester
+	}
+	return provenBy(who, st.RequesterVerified)
+}
+
+// ownersText is who may approve, object and extend, and where that list came from: people
+// must be able to tell an owner the directory names from one the request merely claimed.
+func ownersText(sg *activities.Signers) string {
+	owners := strings.Join(sg.Owners, ", ")
+	if owners == "" {
+		owners = "none"
+	}
+	if sg.Unlisted {
+		return fmt.Sprintf("%s (not from a directory: %s)", owners, orDash(sg.From))
+	}
+	return fmt.Sprintf("%s (from the owners directory: %s)", owners, orDash(sg.From))
 }

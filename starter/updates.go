@@ -16,29 +16,46 @@ import (
 
 func (a *app) approveCommand() *cobra.Command {
 	var in workflows.Signoff
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "approve <connection> <database> --as <owner>",
 		Short: "Sign off as an owner: the data may be archived and dropped once the observation window is over",
-		Long: `Sign off the retirement of <database> as one of its owners. A decommission needs one
-sign-off from an owner other than the requester; a migration needs none (a sign-off is still
-recorded). The drop waits for the end of the observation window either way.`,
-		Example: `  retire approve local shop --as alice
-  retire approve local shop --as alice --comment "CRM moved to Salesforce in CHG-1"`,
+		Long: `Sign off the retirement of <database> as one of its owners (the owners directory says who
+they are). A decommission needs one sign-off from an owner other than the requester; a
+migration needs none (a sign-off is still recorded). The drop waits for the end of the
+observation window either way.
+` + signHelp,
+		Example: `  retire approve local shop --as alice --sign-with ~/.ssh/id_ed25519
+  retire approve local shop --as alice@example.com --sign-with ~/.ssh/id_ed25519.pub   # the key is in ssh-agent
+  retire approve local shop --as alice --comment "CRM moved to Salesforce in CHG-1"    # an ssh-agent key pinned for alice`,
 		Args: target,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := need(in.By, "say who signs off: --as <owner>"); err != nil {
+				return err
+			}
+			d, err := a.decider(cmd.Context(), sf, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer d.release()
+			if in.Proof, err = d.sign(workflows.UpdateApprove, in.By, in.Says()); err != nil {
 				return err
 			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateApprove, in)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.out, approved(in.By, st, a.now()))
+			var ds []recorded
+			for _, s := range st.Signoffs {
+				ds = append(ds, recorded{s.By, s.Verified})
+			}
+			fmt.Fprintln(a.out, approved(d.who(in.By, ds...), st, a.now()))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&in.By, "as", "", "the owner signing off (required)")
-	cmd.Flags().StringVar(&in.Comment, "comment", "", "a comment kept in the retirement record")
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner signing off: directory id or e-mail (required)")
+	cmd.Flags().StringVar(&in.Comment, "comment", "", "a comment kept in the retirement record (and signed)")
+	sf.add(cmd)
 	return cmd
 }
 
@@ -55,41 +72,61 @@ func approved(by string, st workflows.Status, now time.Time) string {
 
 func (a *app) objectCommand() *cobra.Command {
 	var in workflows.Objection
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "object <connection> <database> --as <owner> --reason <why>",
 		Short: "Object as an owner (or the requester): access is restored and the retirement ends as aborted",
 		Long: `Object to the retirement of <database>: the data is still needed. Access is restored
-exactly as it was before the cut, and the retirement ends as aborted. Possible until the drop.`,
-		Example: `  retire object local shop --as bob --reason "month-end billing still reads it"`,
+exactly as it was before the cut, and the retirement ends as aborted. Possible until the drop.
+` + signHelp,
+		Example: `  retire object local shop --as bob --reason "month-end billing still reads it" --sign-with ~/.ssh/id_ed25519`,
 		Args:    target,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := errors.Join(need(in.By, "say who objects: --as <owner>"), need(in.Reason, "say why the data is still needed: --reason")); err != nil {
+				return err
+			}
+			d, err := a.decider(cmd.Context(), sf, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer d.release()
+			if in.Proof, err = d.sign(workflows.UpdateObject, in.By, in.Says()); err != nil {
 				return err
 			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateObject, in)
 			if err != nil {
 				return err
 			}
+			var ds []recorded
+			for _, o := range st.Objections {
+				ds = append(ds, recorded{o.By, o.Verified})
+			}
+			who := d.who(in.By, ds...)
 			if st.Cut == nil {
-				fmt.Fprintf(a.out, "objection by %s recorded; access was not cut yet, and the retirement ends as aborted\n", in.By)
+				fmt.Fprintf(a.out, "objection by %s recorded; access was not cut yet, and the retirement ends as aborted\n", who)
 			} else {
-				fmt.Fprintf(a.out, "objection by %s recorded; access is being restored and the retirement ends as aborted\n", in.By)
+				fmt.Fprintf(a.out, "objection by %s recorded; access is being restored and the retirement ends as aborted\n", who)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&in.By, "as", "", "the owner objecting (required)")
-	cmd.Flags().StringVar(&in.Reason, "reason", "", "why the data is still needed (required)")
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner objecting: directory id or e-mail (required)")
+	cmd.Flags().StringVar(&in.Reason, "reason", "", "why the data is still needed (required; signed)")
+	sf.add(cmd)
 	return cmd
 }
 
 func (a *app) extendCommand() *cobra.Command {
 	var in workflows.Extension
 	var by string
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "extend <connection> <database> --as <owner> --by <days>",
 		Short: "Lengthen the observation window (at most 35 days in total)",
-		Example: `  retire extend local shop --as alice --by 7d
+		Long: `Lengthen the observation window of <database> by --by, as one of its owners (or the
+requester). The window may not exceed 35 days in total (less if the worker's policy says so).
+` + signHelp,
+		Example: `  retire extend local shop --as alice --by 7d --sign-with ~/.ssh/id_ed25519
   retire extend local shop --as alice --by 7d --reason "quarterly report runs on the 30th"`,
 		Args: target,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,22 +138,35 @@ func (a *app) extendCommand() *cobra.Command {
 				return fmt.Errorf("--by: %w", err)
 			}
 			in.Extra = extra
+			d, err := a.decider(cmd.Context(), sf, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer d.release()
+			if in.Proof, err = d.sign(workflows.UpdateExtend, in.By, in.Says()); err != nil {
+				return err
+			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateExtend, in)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.out, extended(in, st))
+			var ds []recorded
+			for _, x := range st.Extensions {
+				ds = append(ds, recorded{x.By, x.Verified})
+			}
+			fmt.Fprintln(a.out, extended(in, st, d.who(in.By, ds...)))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&in.By, "as", "", "the owner extending (required)")
+	cmd.Flags().StringVar(&in.By, "as", "", "the owner extending: directory id or e-mail (required)")
 	cmd.Flags().StringVar(&by, "by", "", "how much longer to observe, e.g. 7d (required)")
-	cmd.Flags().StringVar(&in.Reason, "reason", "", "why, kept in the retirement record")
+	cmd.Flags().StringVar(&in.Reason, "reason", "", "why, kept in the retirement record (and signed)")
+	sf.add(cmd)
 	return cmd
 }
 
-func extended(in workflows.Extension, st workflows.Status) string {
-	msg := fmt.Sprintf("observation window extended by %s to %s in total", days(in.Extra), days(st.ObserveTotal))
+func extended(in workflows.Extension, st workflows.Status, who string) string {
+	msg := fmt.Sprintf("observation window extended by %s to %s in total by %s", days(in.Extra), days(st.ObserveTotal), who)
 	if st.ObserveUntil.IsZero() {
 		return msg + "; it starts when access is cut after sampling"
 	}
@@ -125,23 +175,33 @@ func extended(in workflows.Extension, st workflows.Status) string {
 
 func (a *app) acknowledgeCommand() *cobra.Command {
 	var in workflows.Acknowledgement
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "acknowledge-clients <connection> <database> --as <name> --note <why>",
 		Short: "Acknowledge the usage evidence of sampling: clients seen, unexplained access, gaps",
 		Long: `When sampling saw clients reach <database> (whatever their default database), when the
 server's counters show reads or writes that no client seen explains, or when the evidence is
 incomplete (no counters, a gap in which nobody looked), the retirement stops before access is
-cut until a DBA acknowledges exactly that (or cancels). Look at it first with retire status:
-its "evidence" lines say what is to be acknowledged.`,
+cut until the requester, an owner or a DBA of the owners directory acknowledges exactly that
+(or cancels). Look at it first with retire status: its "evidence" lines say what is to be
+acknowledged. What is acknowledged is printed, sent and signed with the note.
+` + signHelp,
 		Example: `  retire status local shop      # the "clients seen" table
-  retire acknowledge-clients local shop --as dba --note "report@10.1.2.3 is the retired BI box"`,
+  retire acknowledge-clients local shop --as dba --note "report@10.1.2.3 is the retired BI box" --sign-with ~/.ssh/id_ed25519`,
 		Args: target,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these clients may lose access: --note")); err != nil {
 				return err
 			}
-			var err error
+			d, err := a.decider(cmd.Context(), sf, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer d.release()
 			if in.Covers, err = a.covers(cmd.Context(), args[0], args[1], workflows.EvidenceToAcknowledge); err != nil {
+				return err
+			}
+			if in.Proof, err = d.sign(workflows.UpdateAcknowledge, in.By, in.Says()); err != nil {
 				return err
 			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledge, in)
@@ -152,35 +212,50 @@ its "evidence" lines say what is to be acknowledged.`,
 			if ev := st.Evidence; ev != nil && (len(ev.Unattributed) > 0 || len(ev.Problems) > 0) {
 				what = fmt.Sprintf("the usage evidence (%s, %s, %s)", what, plural(len(ev.Unattributed), "unattributed table", "unattributed tables"), plural(len(ev.Problems), "gap in the evidence", "gaps in the evidence"))
 			}
+			var ds []recorded
+			if ack := st.Acknowledgement; ack != nil {
+				ds = append(ds, recorded{ack.By, ack.Verified})
+			}
 			fmt.Fprintf(a.out, "%s acknowledged by %s; access is cut next (strategy %s), then the observation window of %s begins\n",
-				what, in.By, st.Request.Strategy, days(st.ObserveTotal))
+				what, d.who(in.By, ds...), st.Request.Strategy, days(st.ObserveTotal))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
-	cmd.Flags().StringVar(&in.Note, "note", "", "why these clients may lose access (required)")
+	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges: directory id or e-mail (required)")
+	cmd.Flags().StringVar(&in.Note, "note", "", "why these clients may lose access (required; signed)")
+	sf.add(cmd)
 	return cmd
 }
 
 func (a *app) acknowledgeAttemptsCommand() *cobra.Command {
 	var in workflows.Acknowledgement
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "acknowledge-attempts <connection> <database> --as <name> --note <why>",
 		Short: "Acknowledge who kept trying to reach the data after the cut, so the drop may go on",
 		Long: `After the cut, retire counts who still tries to reach <database>: denied logins of the
 locked accounts, statements refused on the revoked grants, failures in the audit log. Whoever
-still tries is the strongest sign the data is still needed, so the drop waits until a DBA or an
-owner acknowledges the attempts counted so far (or an owner objects). Attempts that come after
-an acknowledgement need one again. Look at them first with retire status.`,
+still tries is the strongest sign the data is still needed, so the drop waits until the
+requester, an owner or a DBA of the owners directory acknowledges the attempts counted so far
+(or an owner objects). Attempts that come after an acknowledgement need one again. Look at
+them first with retire status.
+` + signHelp,
 		Example: `  retire status local shop      # the "attempts after the cut" lines
-  retire acknowledge-attempts local shop --as dba --note "the Nagios check, removed in CHG-12"`,
+  retire acknowledge-attempts local shop --as dba --note "the Nagios check, removed in CHG-12" --sign-with ~/.ssh/id_ed25519`,
 		Args: target,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := errors.Join(need(in.By, "say who acknowledges: --as <name>"), need(in.Note, "say why these attempts may be ignored: --note")); err != nil {
 				return err
 			}
-			var err error
+			d, err := a.decider(cmd.Context(), sf, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer d.release()
 			if in.Covers, err = a.covers(cmd.Context(), args[0], args[1], workflows.AttemptsToAcknowledge); err != nil {
+				return err
+			}
+			if in.Proof, err = d.sign(workflows.UpdateAcknowledgeAttempts, in.By, in.Says()); err != nil {
 				return err
 			}
 			st, err := a.sendUpdate(cmd.Context(), args[0], args[1], workflows.UpdateAcknowledgeAttempts, in)
@@ -191,12 +266,17 @@ an acknowledgement need one again. Look at them first with retire status.`,
 			if what == "" && st.Evidence != nil {
 				what = plural(int(st.Evidence.AckedCount), "attempt", "attempts") + " after the cut"
 			}
-			fmt.Fprintf(a.out, "acknowledged by %s: %s; the drop may proceed once the window is over and signed off\n", in.By, what)
+			var ds []recorded
+			if st.Evidence != nil && st.Evidence.AttemptsAck != nil {
+				ds = append(ds, recorded{st.Evidence.AttemptsAck.By, st.Evidence.AttemptsAck.Verified})
+			}
+			fmt.Fprintf(a.out, "acknowledged by %s: %s; the drop may proceed once the window is over and signed off\n", d.who(in.By, ds...), what)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges (required)")
-	cmd.Flags().StringVar(&in.Note, "note", "", "why these attempts may be ignored (required)")
+	cmd.Flags().StringVar(&in.By, "as", "", "who acknowledges: directory id or e-mail (required)")
+	cmd.Flags().StringVar(&in.Note, "note", "", "why these attempts may be ignored (required; signed)")
+	sf.add(cmd)
 	return cmd
 }
 

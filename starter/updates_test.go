@@ -46,7 +46,7 @@ func TestUpdateArgumentsAndMessages(t *testing.T) {
 			"objection by bob recorded; access is being restored and the retirement ends as aborted\n"},
 		{[]string{"extend", "local", "shop", "--as", "alice", "--by", "7d", "--reason", "quarter end"}, workflows.UpdateExtend,
 			workflows.Extension{By: "alice", Extra: 7 * 24 * time.Hour, Reason: "quarter end"},
-			"observation window extended by 7d to 21d in total; it now ends 2026-11-25 10:00 UTC\n"},
+			"observation window extended by 7d to 21d in total by alice; it now ends 2026-11-25 10:00 UTC\n"},
 		{[]string{"acknowledge-clients", "local", "shop", "--as", "dba", "--note", "BI box retired"}, workflows.UpdateAcknowledge,
 			workflows.Acknowledgement{By: "dba", Note: "BI box retired"},
 			"1 client acknowledged by dba; access is cut next (strategy revoke), then the observation window of 21d begins\n"},

@@ -119,10 +119,23 @@ func (r *retirement) check(ctx workflow.Context, decision, by string, p Proven, 
 	return err
 }
 
-// prove is verify for handlers: the decision is recorded under the person the proof proved,
-// with what it proved, and its nonce is spent.
+// prove is for handlers: the decision is recorded under the person the proof proved, with
+// what it proved, and its nonce is spent. The validator checked everything before the update
+// was accepted; the handler, which also runs on every replay (and after a reset, under another
+// run id and clock), checks again only what does not depend on them: the signature, the
+// person, what it says, and that its nonce is unspent.
 func (r *retirement) prove(ctx workflow.Context, decision string, by *string, p *Proven, says string) error {
-	v, err := r.verify(ctx, decision, *by, *p, says)
+	var v proof.Verified
+	var err error
+	if !r.proven || r.s.Signers == nil {
+		v, err = r.verify(ctx, decision, *by, *p, says)
+	} else {
+		st, _ := decoded(p.Proof)
+		v, err = r.s.Signers.Pins.Verify(p.Proof, proof.Expect{
+			Decision: decision, Workflow: st.Workflow, Run: st.Run, Person: r.who(*by), Says: says,
+			Now: time.Unix(st.IssuedAt, 0), Used: r.s.Nonces,
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -131,6 +144,14 @@ func (r *retirement) prove(ctx workflow.Context, decision string, by *string, p 
 		r.s.Nonces = append(r.s.Nonces, v.Nonce)
 	}
 	return nil
+}
+
+// decoded is what a proof's statement says, unverified (Verify checks it).
+func decoded(pr *proof.Proof) (proof.Statement, error) {
+	if pr == nil {
+		return proof.Statement{}, nil
+	}
+	return pr.Decode()
 }
 
 // who is the person's id as the owners directory has it (they may have typed their e-mail, or
@@ -354,7 +375,9 @@ func (r *retirement) pinSigners(ctx workflow.Context) error {
 	}
 	r.s.Signers = sg
 	v, err := sg.Pins.Verify(r.s.Request.Proof, proof.Expect{
-		Decision: DecisionStart, Workflow: workflow.GetInfo(ctx).WorkflowExecution.ID, Person: sg.Requester,
+		// The requester signed with the name they typed (the directory id is not known before
+		// the plan); Pins resolves it to the directory's entry, keys and all.
+		Decision: DecisionStart, Workflow: workflow.GetInfo(ctx).WorkflowExecution.ID, Person: strings.TrimSpace(r.s.Request.Requester),
 		Says: r.s.Request.Says(), Now: r.s.StartedAt,
 	})
 	if err != nil {
