@@ -58,8 +58,12 @@ sql -e "SELECT table_name, table_rows FROM information_schema.tables WHERE table
 step "2. Services: Temporal dev server (UI :8233), MinIO (:9000), retire-worker --dev"
 scripts/services.sh up
 
-step "3. Start the retirement (short windows: this worker runs with --dev)"
-retire start local $DB --reason decommission --owner alice --owner bob --requester dba \
+step "3. Start the retirement, signed with the DBA's SSH key (short windows: this worker runs with --dev)"
+# Owners come from the owners directory (.data/owners.yaml, made by scripts/services.sh): alice
+# and bob own $DB. Every decision carries proof of who makes it: here SSH signatures by the
+# keys in .data/keys, which the plan pins from the directory.
+KEYS=.data/keys
+retire start local $DB --reason decommission --requester dba --sign-with $KEYS/dba \
   --ticket DEMO-1 --sample 20s --observe 30s
 
 step "4. The forgotten client: shop_app still reads now and then, without a default database"
@@ -74,12 +78,14 @@ done
 until retire status local $DB | grep -q '^waiting: acknowledgement'; do sleep 2; done
 retire status local $DB | sed -n '/^clients/,/^$/p'
 retire status local $DB | sed -n '/^evidence/,/^$/p'
-retire acknowledge-clients local $DB --as dba --note "shop_app belongs to the old shop, switched off on DEMO-1; its reads of customers too"
+retire acknowledge-clients local $DB --as dba --sign-with $KEYS/dba --note "shop_app belongs to the old shop, switched off on DEMO-1; its reads of customers too"
 
 step "5. Access is cut; the owner signs off during the observation window"
 until retire status local $DB | grep -q '^phase: observe'; do sleep 1; done
 MYSQL_PWD=shop-app-pw "$CLIENT" -h"$MYSQL_HOST" -P"$MYSQL_PORT" -ushop_app $DB -e 'SELECT 1' 2>&1 | sed 's/^/shop_app now gets: /' || true
-retire approve local $DB --as alice --comment "old shop is gone for good"
+echo "The owners' page shows it to alice: $(bin/retire-portal link --config deployments/config.portal.demo.yaml --person alice --workflow retire:local:$DB)"
+echo "(a personal link, as the owners' notices carry; with a company login, owners sign in at http://127.0.0.1:8088)"
+retire approve local $DB --as alice --sign-with $KEYS/alice --comment "old shop is gone for good"
 
 step "6. Archive, verify, drop, verify gone, record"
 last=""
@@ -89,7 +95,7 @@ while :; do
   if grep -q '^waiting: acknowledgement of the access attempts' <<<"$status"; then
     # The cut locked shop_app; without the server's audit log nobody can count its logins.
     sed -n 's/^waiting: /waiting for: /p' <<<"$status"
-    retire acknowledge-attempts local $DB --as dba --note "the old shop's servers are off (DEMO-1)"
+    retire acknowledge-attempts local $DB --as dba --sign-with $KEYS/dba --note "the old shop's servers are off (DEMO-1)"
   fi
   [ "$phase" != "$last" ] && echo "phase: $phase" && last=$phase
   case "$phase" in done|dry-run|aborted|cancelled|failed) break ;; esac
@@ -99,10 +105,15 @@ done
 step "7. The retirement record"
 retire record local $DB
 
-step "8. The archive in MinIO"
+step "8. Who decided, proven offline from the record (and by ssh-keygen)"
+location=$(retire status local $DB -o json | sed -n 's/.*"url": *"\(s3:[^"]*\)".*/\1/p' | head -1)
+rm -rf .data/proofs
+retire record verify --config deployments/config.demo.yaml "$location" --export-ssh .data/proofs
+
+step "9. The archive in MinIO"
 retire ls --config deployments/config.demo.yaml --store demo "$(retire status local $DB -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -1)"
 
-step "9. The database is gone"
+step "10. The database is gone"
 sql -e "SELECT COUNT(*) AS schemas_named_$DB FROM information_schema.schemata WHERE schema_name='$DB'"
 echo
 echo "Temporal UI: http://127.0.0.1:8233/namespaces/default/workflows/retire:local:$DB"

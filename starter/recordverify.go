@@ -181,9 +181,14 @@ func decisionsOf(rec workflows.Record) []recordDecision {
 	for _, k := range acks {
 		ds = append(ds, recordDecision{workflows.UpdateAcknowledge, k.By, rec.RunID, k.Says(), k.At, k.Proven})
 	}
-	if ev := rec.Evidence; ev != nil && ev.AttemptsAck != nil {
-		k := ev.AttemptsAck
-		ds = append(ds, recordDecision{workflows.UpdateAcknowledgeAttempts, k.By, rec.RunID, k.Says(), k.At, k.Proven})
+	if ev := rec.Evidence; ev != nil {
+		attempts := slices.Clone(ev.AttemptsAcked)
+		if ev.AttemptsAck != nil {
+			attempts = append(attempts, *ev.AttemptsAck)
+		}
+		for _, k := range attempts {
+			ds = append(ds, recordDecision{workflows.UpdateAcknowledgeAttempts, k.By, rec.RunID, k.Says(), k.At, k.Proven})
+		}
 	}
 	slices.SortStableFunc(ds, func(x, y recordDecision) int { return x.at.Compare(y.at) })
 	// The requester signs with the name as typed; the workflow checks it so (human.go).

@@ -49,6 +49,9 @@ type Evidence struct {
 	Attempts    []activities.Attempt `json:"attempts,omitempty"`
 	AttemptsAck *Acknowledgement     `json:"attempts_ack,omitempty"`
 	AckedCount  int64                `json:"acked_count,omitempty"`
+	// AttemptsAcked are the acknowledgements of attempts before the last one (AttemptsAck):
+	// each one's proof stays in the record.
+	AttemptsAcked []Acknowledgement `json:"attempts_acked,omitempty"`
 	// AttemptProblems say when the counting of attempts stopped seeing; AckedProblems how
 	// many of them a person acknowledged.
 	AttemptProblems []string `json:"attempt_problems,omitempty"`

@@ -78,6 +78,9 @@ func (r *retirement) registerUpdates(ctx workflow.Context) error {
 			}
 			in.At = r.now(ctx)
 			ev := r.s.Evidence
+			if ev.AttemptsAck != nil {
+				ev.AttemptsAcked = append(ev.AttemptsAcked, *ev.AttemptsAck)
+			}
 			ev.AttemptsAck, ev.AckedCount, ev.AckedProblems = &in, attemptTotal(ev.Attempts), len(ev.AttemptProblems)
 			return r.acted(ctx), nil
 		}, func(ctx workflow.Context, in Acknowledgement) error {

@@ -270,6 +270,9 @@ func evidenceSection(b *strings.Builder, s Status) {
 		for _, at := range ev.Attempts {
 			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", at.Account, at.DeniedLogins, at.RefusedStatements, when(at.FirstSeen), when(at.LastSeen), at.Source)
 		}
+		for _, a := range ev.AttemptsAcked {
+			fmt.Fprintf(b, "\n%s acknowledged the attempts counted by then at %s %s%s\n", a.By, when(a.At), quoted(a.Note), proven(a.Verified))
+		}
 		if a := ev.AttemptsAck; a != nil {
 			fmt.Fprintf(b, "\n%s acknowledged %d attempt(s) at %s %s%s\n", a.By, ev.AckedCount, when(a.At), quoted(a.Note), proven(a.Verified))
 		}
