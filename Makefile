@@ -11,11 +11,12 @@ MINIO_VERSION    := v0.0.0-20260212201848-7aac2a2c5b7c
 
 all: build
 
-build: $(BIN)/retire $(BIN)/retire-worker
+build: $(BIN)/retire $(BIN)/retire-worker $(BIN)/retire-portal
 
-$(BIN)/retire $(BIN)/retire-worker &: $(shell find . -name '*.go' -not -path './bin/*' -not -path './.data/*') go.mod go.sum
+$(BIN)/retire $(BIN)/retire-worker $(BIN)/retire-portal &: $(shell find . -name '*.go' -not -path './bin/*' -not -path './.data/*') go.mod go.sum
 	go build -o $(BIN)/retire ./starter
 	go build -o $(BIN)/retire-worker ./worker
+	go build -o $(BIN)/retire-portal ./portal
 
 # The real services the tests and the demo use, built once from the Go module proxy.
 tools: $(BIN)/temporal $(BIN)/minio tools/duckdb/node_modules

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dataretire/retire/config"
@@ -21,9 +23,10 @@ func TestComposeFileIsValid(t *testing.T) {
 	require.NoError(t, err, "docker-compose is needed to check docker-compose.yml: apt-get install docker-compose")
 	out, err := exec.Command(bin, "-f", "../docker-compose.yml", "config").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	for _, svc := range []string{"temporal:", "temporal-ui:", "postgresql:", "mysql:", "minio:", "oracle:", "worker:"} {
+	for _, svc := range []string{"temporal:", "temporal-ui:", "postgresql:", "mysql:", "minio:", "oracle:", "worker:", "retire-portal:", "portal-keys:", "mailpit:"} {
 		require.Contains(t, string(out), "\n  "+svc, "service %s missing", strings.TrimSuffix(svc, ":"))
 	}
+	checkComposePortal(t, out)
 }
 
 // The image build context (the repository root) leaves out everything git ignores (build
@@ -49,12 +52,19 @@ func TestDockerBuildContextLeavesOutWhatGitIgnores(t *testing.T) {
 	}
 }
 
+// The worker's sample configs parse with the worker's parser (the portal's, config.portal.*,
+// with the portal's: TestPortalSampleConfigs).
 func TestSampleConfigsParse(t *testing.T) {
 	files, err := filepath.Glob("config.*.yaml")
 	require.NoError(t, err)
+	files = slices.DeleteFunc(files, func(f string) bool { return strings.HasPrefix(f, "config.portal.") })
 	require.GreaterOrEqual(t, len(files), 3)
 	for _, f := range files {
-		_, err := config.Load(f)
+		c, err := config.Load(f)
 		require.NoError(t, err, f)
+		if f != "config.demo.yaml" {
+			assert.True(t, c.Owners.Configured(), "%s shows the owners section", f)
+			assert.True(t, c.Signoff.Links(), "%s shows the signoff section with the owners' page", f)
+		}
 	}
 }

@@ -36,17 +36,33 @@ const k8sDir = "kubernetes"
 // manifests is everything in deployments/kubernetes, decoded strictly into the Kubernetes
 // API types: a field the API does not have (a typo, a wrong indent) fails the test.
 type manifests struct {
-	files       map[string][]any // file -> decoded objects
-	ns          *corev1.Namespace
-	sa          *corev1.ServiceAccount
-	cm          *corev1.ConfigMap
-	secret      *corev1.Secret
-	deploy      *appsv1.Deployment
-	pdb         *policyv1.PodDisruptionBudget
-	svc         *corev1.Service
-	job         *batchv1.Job
+	files map[string][]any // file -> decoded objects
+	ns    *corev1.Namespace
+	// The worker's.
+	sa     *corev1.ServiceAccount
+	cm     *corev1.ConfigMap
+	secret *corev1.Secret
+	deploy *appsv1.Deployment
+	pdb    *policyv1.PodDisruptionBudget
+	svc    *corev1.Service
+	job    *batchv1.Job
+	// The owners' page's.
+	portal component
+	// The owners directory both read.
+	owners      *corev1.ConfigMap
+	secrets     []*corev1.Secret
 	kustomize   *kustomization
 	kustomizeAt string
+}
+
+// component is one Deployment and what belongs to it.
+type component struct {
+	sa     *corev1.ServiceAccount
+	cm     *corev1.ConfigMap
+	secret *corev1.Secret
+	deploy *appsv1.Deployment
+	pdb    *policyv1.PodDisruptionBudget
+	svc    *corev1.Service
 }
 
 // kustomization is the part of kustomize's Kustomization these manifests use. Its Go type
@@ -73,6 +89,13 @@ func loadManifests(t *testing.T) *manifests {
 	require.NoError(t, err)
 	require.NotEmpty(t, paths)
 	m := &manifests{files: map[string][]any{}}
+	var (
+		sas     []*corev1.ServiceAccount
+		cms     []*corev1.ConfigMap
+		deploys []*appsv1.Deployment
+		pdbs    []*policyv1.PodDisruptionBudget
+		svcs    []*corev1.Service
+	)
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		require.NoError(t, err)
@@ -87,17 +110,17 @@ func loadManifests(t *testing.T) *manifests {
 			case *corev1.Namespace:
 				m.ns = o
 			case *corev1.ServiceAccount:
-				m.sa = o
+				sas = append(sas, o)
 			case *corev1.ConfigMap:
-				m.cm = o
+				cms = append(cms, o)
 			case *corev1.Secret:
-				m.secret = o
+				m.secrets = append(m.secrets, o)
 			case *appsv1.Deployment:
-				m.deploy = o
+				deploys = append(deploys, o)
 			case *policyv1.PodDisruptionBudget:
-				m.pdb = o
+				pdbs = append(pdbs, o)
 			case *corev1.Service:
-				m.svc = o
+				svcs = append(svcs, o)
 			case *batchv1.Job:
 				m.job = o
 			case *kustomization:
@@ -105,11 +128,29 @@ func loadManifests(t *testing.T) *manifests {
 			}
 		}
 	}
-	for what, v := range map[string]any{"Namespace": m.ns, "ServiceAccount": m.sa, "ConfigMap": m.cm, "Secret": m.secret,
-		"Deployment": m.deploy, "PodDisruptionBudget": m.pdb, "Service": m.svc, "Job": m.job, "Kustomization": m.kustomize} {
+	m.sa, m.portal.sa = named(t, sas, "retire-worker"), named(t, sas, "retire-portal")
+	m.cm, m.portal.cm, m.owners = named(t, cms, "retire-worker-config"), named(t, cms, "retire-portal-config"), named(t, cms, "retire-owners")
+	m.secret, m.portal.secret = named(t, m.secrets, "retire-worker-secrets"), named(t, m.secrets, "retire-portal-secrets")
+	m.deploy, m.portal.deploy = named(t, deploys, "retire-worker"), named(t, deploys, "retire-portal")
+	m.pdb, m.portal.pdb = named(t, pdbs, "retire-worker"), named(t, pdbs, "retire-portal")
+	m.svc, m.portal.svc = named(t, svcs, "retire-worker-metrics"), named(t, svcs, "retire-portal")
+	for what, v := range map[string]any{"Namespace": m.ns, "Job": m.job, "Kustomization": m.kustomize} {
 		require.NotNil(t, v, "no %s in %s", what, k8sDir)
 	}
 	return m
+}
+
+// named is the object of that name among objs; the test fails without one.
+func named[T metav1.Object](t *testing.T, objs []T, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetName() == name {
+			return o
+		}
+	}
+	var kind T
+	t.Fatalf("no %T named %s in %s", kind, name, k8sDir)
+	return kind
 }
 
 func stripComments(doc string) string {
@@ -200,8 +241,10 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "restricted", m.ns.Labels["pod-security.kubernetes.io/enforce"])
-	require.NotNil(t, m.sa.AutomountServiceAccountToken)
-	assert.False(t, *m.sa.AutomountServiceAccountToken, "the worker never calls the Kubernetes API")
+	for _, sa := range []*corev1.ServiceAccount{m.sa, m.portal.sa} {
+		require.NotNil(t, sa.AutomountServiceAccountToken, sa.Name)
+		assert.False(t, *sa.AutomountServiceAccountToken, "%s never calls the Kubernetes API", sa.Name)
+	}
 }
 
 func TestKustomizationListsEveryManifest(t *testing.T) {
@@ -408,7 +451,9 @@ func TestConfigMapHoldsAValidWorkerConfig(t *testing.T) {
 	for _, s := range cfg.Stores {
 		envs = append(envs, s.AccessKeyEnv, s.SecretKeyEnv)
 	}
-	envs = append(envs, cfg.Notify.Webhook.URLEnv, cfg.Notify.SMTP.PasswordEnv)
+	envs = append(envs, cfg.Notify.Webhook.URLEnv, cfg.Notify.SMTP.PasswordEnv, cfg.Signoff.LinkSecret.PasswordEnv)
+	require.True(t, cfg.Owners.Configured(), "the sample shows the owners directory")
+	require.True(t, cfg.Signoff.Links(), "the sample shows personal links to the owners' page")
 	deployEnv := map[string]corev1.EnvVar{}
 	for _, e := range m.deploy.Spec.Template.Spec.Containers[0].Env {
 		deployEnv[e.Name] = e
@@ -425,10 +470,14 @@ func TestConfigMapHoldsAValidWorkerConfig(t *testing.T) {
 
 func TestSecretExampleHoldsOnlyPlaceholders(t *testing.T) {
 	m := loadManifests(t)
-	require.Empty(t, m.secret.Data, "no base64 data: every value is a visible placeholder")
-	require.NotEmpty(t, m.secret.StringData)
-	for k, v := range m.secret.StringData {
-		assert.Contains(t, v, "CHANGE", "%s must be a placeholder", k)
+	require.Len(t, m.secrets, 2, "the worker's and the owners' page's")
+	for _, sec := range m.secrets {
+		require.Empty(t, sec.Data, "%s: no base64 data: every value is a visible placeholder", sec.Name)
+		require.NotEmpty(t, sec.StringData, sec.Name)
+		for k, v := range sec.StringData {
+			assert.Contains(t, v, "CHANGE", "%s: %s must be a placeholder", sec.Name, k)
+		}
+		require.Contains(t, m.files["secret.example.yaml"], sec, "the example Secrets live in secret.example.yaml, which is never applied")
 	}
 }
 

@@ -109,6 +109,8 @@ step "8. Who decided, proven offline from the record (and by ssh-keygen)"
 location=$(retire status local $DB -o json | sed -n 's/.*"url": *"\(s3:[^"]*\)".*/\1/p' | head -1)
 rm -rf .data/proofs
 retire record verify --config deployments/config.demo.yaml "$location" --export-ssh .data/proofs
+echo "and alice's sign-off, checked by OpenSSH alone:"
+(cd .data/proofs && ssh-keygen -Y verify -f allowed_signers -I alice -n retire-decision@dataretire -s ./*-approve.sig < ./*-approve.json)
 
 step "9. The archive in MinIO"
 retire ls --config deployments/config.demo.yaml --store demo "$(retire status local $DB -o json | sed -n 's/.*"path": *"\([^"]*\)".*/\1/p' | head -1)"

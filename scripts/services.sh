@@ -42,8 +42,42 @@ stop() {
   rm -f "$DATA/$1.pid"
 }
 
+# identities makes the demo's people: SSH keys for the owner alice and the DBA dba, the owners
+# directory naming them, the owners' page's signing key and the secret of the personal links.
+# Made once; kept in ./.data like the rest of the demo's state.
+identities() {
+  local keys=$DATA/keys
+  mkdir -p "$keys" && chmod 700 "$keys"
+  for p in alice dba; do
+    [ -f "$keys/$p" ] || ssh-keygen -q -t ed25519 -N '' -C "$p@retire-demo" -f "$keys/$p"
+  done
+  [ -f "$DATA/portal.key" ] || "$BIN/retire-portal" keygen "$DATA/portal.key" 2>/dev/null >"$DATA/portal.pub"
+  [ -s "$DATA/portal.pub" ] || "$BIN/retire-portal" pubkey "$DATA/portal.key" >"$DATA/portal.pub"
+  for secret in link-secret cookie-secret; do
+    [ -f "$DATA/$secret" ] || (umask 077; head -c 48 /dev/urandom | base64 -w0 >"$DATA/$secret")
+  done
+  cat >"$DATA/owners.yaml" <<YAML
+# The demo's owners directory (made by scripts/services.sh): who owns what, and their keys.
+people:
+  - id: alice
+    name: Alice, owner of the old shop
+    email: alice@example.com
+    ssh_keys: ["$(cat "$keys/alice.pub")"]
+    owns: [{connection: local, objects: [retire_demo_*]}]
+  - id: bob
+    name: Bob, finance
+    email: bob@example.com
+    owns: [{connection: local, objects: [retire_demo_shop]}]
+  - id: dba
+    name: The DBA on duty
+    ssh_keys: ["$(cat "$keys/dba.pub")"]
+    dba: true
+YAML
+}
+
 case "${1:-}" in
 up)
+  identities
   start temporal "$BIN/temporal" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
     --db-filename "$DATA/temporal.db" --log-level warn \
     --search-attribute RetirePhase=Keyword --search-attribute RetireConnection=Keyword \
@@ -56,12 +90,14 @@ up)
   wait_for "Temporal visibility" 60 "$BIN/temporal" workflow count --address "$TEMPORAL_ADDRESS"
   wait_for "MinIO" 60 curl -sf http://127.0.0.1:9000/minio/health/live
   start worker "$BIN/retire-worker" --dev --config deployments/config.demo.yaml
+  start portal "$BIN/retire-portal" --config deployments/config.portal.demo.yaml
   sleep 1
   running worker || { echo "the worker did not start:" >&2; cat "$DATA/worker.log" >&2; exit 1; }
-  echo "Temporal UI: http://127.0.0.1:8233   MinIO console: http://127.0.0.1:9001"
+  running portal || { echo "the owners' page did not start:" >&2; cat "$DATA/portal.log" >&2; exit 1; }
+  echo "Temporal UI: http://127.0.0.1:8233   MinIO console: http://127.0.0.1:9001   owners' page: http://127.0.0.1:8088"
   ;;
 down)
-  stop worker; stop minio; stop temporal
+  stop portal; stop worker; stop minio; stop temporal
   ;;
 *)
   echo "usage: $0 up|down" >&2; exit 2 ;;
