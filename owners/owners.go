@@ -163,6 +163,24 @@ func (d *Directory) Check() error {
 			}
 		}
 	}
+	// A person is found by id or e-mail: one person's e-mail must not be another's id, or the
+	// directory and a retirement's pins could pick different people for the same name.
+	for _, p := range d.People {
+		if e := strings.ToLower(strings.TrimSpace(p.Email)); e != "" && seen[e] && !same(p.Email, p.ID) {
+			errs = append(errs, fmt.Errorf("owners directory: %s's e-mail %s is another person's id", p.ID, p.Email))
+		}
+	}
+	emails := map[string]string{}
+	for _, p := range d.People {
+		e := strings.ToLower(strings.TrimSpace(p.Email))
+		if e == "" {
+			continue
+		}
+		if other, ok := emails[e]; ok {
+			errs = append(errs, fmt.Errorf("owners directory: %s and %s have the same e-mail %s", other, p.ID, p.Email))
+		}
+		emails[e] = p.ID
+	}
 	return errors.Join(errs...)
 }
 

@@ -26,11 +26,13 @@ func TestTheDirectoryIsReadFromAURL(t *testing.T) {
 
 func TestADirectoryThatCannotSayWhoIsWhoIsRefused(t *testing.T) {
 	for name, people := range map[string][]Person{
-		"twice":       {{ID: "alice"}, {ID: "ALICE"}},
-		"no id":       {{Name: "Alice"}},
-		"bad key":     {{ID: "alice", SSHKeys: []string{"ssh-ed25519 nope"}}},
-		"bad pattern": {{ID: "alice", Owns: []Owns{{Connection: "local", Objects: []string{"[shop"}}}}},
-		"bad email":   {{ID: "alice", Email: "not an address"}},
+		"twice":                 {{ID: "alice"}, {ID: "ALICE"}},
+		"no id":                 {{Name: "Alice"}},
+		"bad key":               {{ID: "alice", SSHKeys: []string{"ssh-ed25519 nope"}}},
+		"bad pattern":           {{ID: "alice", Owns: []Owns{{Connection: "local", Objects: []string{"[shop"}}}}},
+		"bad email":             {{ID: "alice", Email: "not an address"}},
+		"email is another's id": {{ID: "alice", Email: "bob@example.com"}, {ID: "bob@example.com"}},
+		"same email":            {{ID: "alice", Email: "a@example.com"}, {ID: "alice2", Email: "A@example.com"}},
 	} {
 		_, err := Load(context.Background(), Source{People: people})
 		require.Error(t, err, name)

@@ -234,7 +234,9 @@ func (s *Server) openLink(w http.ResponseWriter, r *http.Request) {
 
 // localPath keeps a redirect target on this site: a path, never //host or a URL.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	// Browsers drop tabs and newlines and read a backslash as a slash: "/\t/evil" would
+	// become "//evil", another site. Any control character or backslash sends home instead.
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '\\' }) {
 		return "/"
 	}
 	return p

@@ -43,6 +43,12 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	if !s.mayView(w, r, sess, st) {
 		return
 	}
+	// The statement names the workflow the page was asked about, and that workflow must say
+	// it retires the object whose id it has: a person decides about what the page showed.
+	if st.WorkflowID != id || workflows.WorkflowID(st.Request.Connection, st.Request.Object) != id {
+		s.message(w, r, http.StatusConflict, "Nothing was decided", fmt.Sprintf("The workflow %s does not retire what its name says; nothing is signed for it.", id))
+		return
+	}
 	refuse := func(status int, why string) {
 		s.render(w, r, status, "retirement", page{Title: st.Request.Connection + "/" + st.Request.Object, Error: why, Data: s.view(st, sess, in)})
 	}

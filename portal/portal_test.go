@@ -820,7 +820,7 @@ func TestRelativeAndLocalPath(t *testing.T) {
 	assert.Equal(t, "in 3 days", relative(now.Add(3*24*time.Hour+time.Minute), now))
 	assert.Equal(t, "2 hours ago", relative(now.Add(-2*time.Hour), now))
 	assert.Equal(t, "in 1 minute", relative(now.Add(90*time.Second), now))
-	for in, want := range map[string]string{"/r/x": "/r/x", "//evil.example": "/", "https://evil.example": "/", "/\\evil": "/", "": "/"} {
+	for in, want := range map[string]string{"/r/x": "/r/x", "//evil.example": "/", "https://evil.example": "/", "/\\evil": "/", "": "/", "/\t/evil.example": "/", "/\n/evil.example": "/", "/a\\b": "/"} {
 		assert.Equal(t, want, localPath(in), in)
 	}
 	assert.Equal(t, "1,234,567", thousands(1234567))

@@ -47,7 +47,9 @@ worker polls its task queue, 503 before and once it stops) and /metrics (Prometh
 Temporal SDK's metrics and retire_*). An empty address turns it off.
 
 --dev allows sampling and observation windows shorter than the production minimums
-(1 day and 7 days); demos and tests use it. Never run it against production data.
+(1 day and 7 days), and, unless the config says signoff.require_proof: true, takes
+decisions without proof of who made them (recorded as "identity not verified"); demos and
+tests use it. Never run it against production data or in a production namespace.
 
 Example:
   RETIRE_LOCAL_PASSWORD=... retire-worker --config deployments/config.example.yaml
@@ -93,6 +95,11 @@ Flags:
 		throttle, report = time.Second, 2*time.Second
 		policy = activities.DevPolicy
 		logger.Warn("dev mode: short sampling and observation windows are allowed")
+		if !cfg.Signoff.RequireProof {
+			// Loud on purpose: a dev worker polling a production namespace would take a typed
+			// name as an owner's sign-off for every run it plans.
+			logger.Warn("dev mode: decisions without proof of who made them are accepted, and recorded as \"identity not verified\"; set signoff.require_proof: true to refuse them")
+		}
 	}
 
 	// Notification secrets resolve now, so a worker with a missing one fails at start, not

@@ -366,6 +366,26 @@ func ParseDays(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// signedByAnOwner checks the sign-offs again at the drop, against the pinned owners: a bug
+// or a path around the validators (an update that came with the start, say) must not be
+// enough to destroy data.
+func (r *retirement) signedByAnOwner() bool {
+	if r.s.Request.Reason == ReasonMigration || !r.proven {
+		return true
+	}
+	sg := r.s.Signers
+	if sg == nil {
+		return false
+	}
+	return slices.ContainsFunc(r.s.Signoffs, func(so Signoff) bool {
+		v := so.Verified
+		if v == nil || (v.Method == proof.MethodUnverified && !sg.Pins.AcceptUnproven) {
+			return false
+		}
+		return r.isOwner(so.By) && !r.isRequester(so.By)
+	})
+}
+
 // pinSigners keeps the plan's signers and checks the requester's proof of identity against
 // them: "the requester cannot sign off" then compares proven people, not typed names.
 func (r *retirement) pinSigners(ctx workflow.Context) error {

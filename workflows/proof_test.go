@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"strings"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	"golang.org/x/crypto/ssh"
 
@@ -51,7 +54,7 @@ func (s *lifecycle) people() people {
 func (s *lifecycle) provenRequest(p people) Request {
 	req := request(ReasonDecommission)
 	now := s.env.Now()
-	req.Proof = s.sshSigned(p.dba, proof.Statement{Decision: DecisionStart, Workflow: "default-test-workflow-id", Person: "dba", Says: req.Says(),
+	req.Proof = s.sshSigned(p.dba, proof.Statement{Decision: DecisionStart, Workflow: "retire:local:shop", Person: "dba", Says: req.Says(),
 		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()})
 	return req
 }
@@ -77,7 +80,7 @@ func (s *lifecycle) decide(at time.Duration, name string, make decision, err *er
 }
 
 func (s *lifecycle) statement(decisionName, run, person, says string, now time.Time) proof.Statement {
-	return proof.Statement{Decision: decisionName, Workflow: "default-test-workflow-id", Run: run, Person: person, Says: says,
+	return proof.Statement{Decision: decisionName, Workflow: "retire:local:shop", Run: run, Person: person, Says: says,
 		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()}
 }
 
@@ -217,7 +220,7 @@ func (s *lifecycle) TestRequesterProofByAnotherKeyIsRefused() {
 	p := s.people()
 	req := request(ReasonDecommission)
 	now := s.env.Now()
-	req.Proof = s.sshSigned(p.carol, proof.Statement{Decision: DecisionStart, Workflow: "default-test-workflow-id", Person: "dba", Says: req.Says(),
+	req.Proof = s.sshSigned(p.carol, proof.Statement{Decision: DecisionStart, Workflow: "retire:local:shop", Person: "dba", Says: req.Says(),
 		Nonce: proof.NewNonce(), IssuedAt: now.Unix(), Expires: now.Add(10 * time.Minute).Unix()})
 	s.execute(req)
 	s.ErrorContains(s.env.GetWorkflowError(), "is not one of dba's keys")
@@ -253,4 +256,37 @@ func (s *lifecycle) TestAddedPeopleDoNotSignOff() {
 		}
 	}
 	s.Equal("alice@example.com", s.sent[0].People[1].Email)
+}
+
+// A proven run whose workflow id does not name its target is refused: proofs name the
+// workflow, so sign-offs for retire:test:scratch must not retire prod/orders.
+func (s *lifecycle) TestAWorkflowIDThatHidesItsTargetIsRefused() {
+	p := s.people()
+	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "retire:test:scratch"})
+	s.env.ExecuteWorkflow(RetireDatabase, s.provenRequest(p))
+	s.ErrorContains(s.env.GetWorkflowError(), "must run as workflow retire:local:shop, not retire:test:scratch")
+	s.Zero(s.ran("Plan"))
+}
+
+// The drop checks the sign-offs again: one that got past the validators unproven, or by
+// someone who is not a pinned owner, licenses nothing.
+func TestTheDropChecksWhoSignedAgain(t *testing.T) {
+	sg := &activities.Signers{Owners: []string{"alice"}, Requester: "dba", Pins: proof.Pins{People: []proof.Person{{ID: "alice"}, {ID: "dba"}}}}
+	r := &retirement{proven: true, s: Status{Request: request(ReasonDecommission), Signers: sg}}
+	sign := func(by, method string) {
+		r.s.Signoffs = []Signoff{{By: by, Proven: Proven{Verified: &proof.Verified{Person: by, Method: method}}}}
+	}
+	sign("alice", proof.MethodUnverified)
+	require.False(t, r.signedByAnOwner(), "unproven on a worker that requires proof")
+	sign("dba", proof.MethodSSH)
+	require.False(t, r.signedByAnOwner(), "the requester")
+	sign("bob", proof.MethodSSH)
+	require.False(t, r.signedByAnOwner(), "not a pinned owner")
+	r.s.Signoffs = []Signoff{{By: "alice"}}
+	require.False(t, r.signedByAnOwner(), "no verification recorded")
+	sign("alice", proof.MethodSSH)
+	require.True(t, r.signedByAnOwner())
+	sg.Pins.AcceptUnproven = true
+	sign("alice", proof.MethodUnverified)
+	require.True(t, r.signedByAnOwner(), "a dev worker that takes names at their word")
 }

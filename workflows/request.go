@@ -62,6 +62,9 @@ type Request struct {
 	// Proof proves who the requester is (an SSH signature over Says); checked after the
 	// plan pins the keys. Proofs are signatures, not secrets: they may be in history.
 	Proof *proof.Proof `json:"proof,omitempty"`
+	// Fleet is the RetireFleet workflow that started this retirement as one of its objects
+	// (empty when a DBA started it alone).
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // Decision names, as signed in proof statements: the update names, and start.

@@ -358,7 +358,7 @@ func (r *retirement) dropGates(ctx workflow.Context) error {
 	if r.s.Request.Verify == VerifyRestore && r.s.gate(GateRestorable).State == GatePending {
 		failed = append(failed, "the requested test restore did not run")
 	}
-	if !r.s.Signed() {
+	if !r.s.Signed() || !r.signedByAnOwner() {
 		failed = append(failed, "no owner sign-off")
 	}
 	if len(r.s.Objections) > 0 {

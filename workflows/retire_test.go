@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -113,6 +114,8 @@ func (s *lifecycle) execute(req Request) {
 		s.sent = append(s.sent, ev)
 		return notify.Result{Sent: true, To: ev.Owners}, s.notifyErr
 	}).Maybe()
+	// Proven runs must run under the workflow id that names their target.
+	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID(req.Connection, req.Object)})
 	s.env.ExecuteWorkflow(RetireDatabase, req)
 }
 

@@ -80,15 +80,23 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.s, nil }); err != nil {
 		return nil, err
 	}
+	// Before the handlers: an update sent with the start runs as soon as its handler is set,
+	// and must meet the rules of proven decisions, not the old ones.
+	r.proven = workflow.GetVersion(ctx, "proven-decisions", workflow.DefaultVersion, 1) == 1
 	if err := r.registerUpdates(ctx); err != nil {
 		return nil, err
 	}
-	r.proven = workflow.GetVersion(ctx, "proven-decisions", workflow.DefaultVersion, 1) == 1
 	workflow.Go(ctx, r.followArchive)
 	workflow.Go(ctx, r.followSampling)
 	workflow.Go(ctx, r.followAttempts)
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
+	}
+	// Every proof names the workflow it is for, so the workflow id must name the target: a
+	// run called retire:test:scratch that retires prod/orders would collect sign-offs meant
+	// for a scratch database.
+	if want := WorkflowID(req.Connection, req.Object); r.proven && info.WorkflowExecution.ID != want {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("invalid request: the retirement of %s/%s must run as workflow %s, not %s", req.Connection, req.Object, want, info.WorkflowExecution.ID), "InvalidRequest", nil)
 	}
 	r.notifying = workflow.GetVersion(ctx, "notify-owners", workflow.DefaultVersion, 1) == 1
 	return r, nil
