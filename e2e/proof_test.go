@@ -172,7 +172,10 @@ signoff:
 	vout, err := verify.CombinedOutput()
 	require.NoError(t, err, "ssh-keygen -Y verify: %s", vout)
 	require.Contains(t, string(vout), `Good "retire-decision@dataretire" signature for alice@example.com`)
-	h.requireReplays([]byte(history))
+	h.requireReplays(raw)
+	if dest := os.Getenv("RETIRE_SAVE_PROOF_HISTORY"); dest != "" {
+		require.NoError(t, os.WriteFile(dest, raw, 0o644))
+	}
 }
 
 // decodedPayloads is every payload of an exported history, base64-decoded, one per line.
