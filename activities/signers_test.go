@@ -112,3 +112,18 @@ func TestTheDirectoryIsReadFromItsFileAtEveryPlan(t *testing.T) {
 	_, err = signersOf(t, cfg, ProductionPolicy, in)
 	require.ErrorContains(t, err, "colour")
 }
+
+// A fleet is steered by its requester and the directory's DBAs, pinned with their keys.
+func TestFleetDecidersComeFromTheDirectory(t *testing.T) {
+	cfg := &config.Config{Owners: directory(), Stores: map[string]config.Store{"s": {Endpoint: "e", Bucket: "b"}}, DefaultStore: "s"}
+	fp, err := New(cfg, ProductionPolicy).FleetPlan(context.Background(), FleetPlanInput{Requester: "DBA@example.com"})
+	require.NoError(t, err)
+	require.Equal(t, "dba@example.com", fp.Requester)
+	require.Equal(t, []string{"dba@example.com"}, fp.DBAs)
+	require.Len(t, fp.Pins.People, 1, "the requester is the DBA: pinned once")
+	require.Equal(t, "s", fp.Store)
+	_, err = New(cfg, ProductionPolicy).FleetPlan(context.Background(), FleetPlanInput{Requester: "intern"})
+	require.ErrorContains(t, err, `requester "intern" is not in the owners directory`)
+	_, err = New(&config.Config{}, ProductionPolicy).FleetPlan(context.Background(), FleetPlanInput{Requester: "dba"})
+	require.Error(t, err)
+}
