@@ -28,7 +28,8 @@ import (
 
 // SMTPServer is a real SMTP server (emersion/go-smtp) in the test process on 127.0.0.1:0,
 // like a company's mail relay: STARTTLS with a certificate of its own (CAFile), AUTH PLAIN
-// only after TLS, and every accepted mail kept. Recipients nobody@... are refused (550).
+// only after TLS, and every accepted mail kept. Recipients nobody@... are refused (550), and
+// an address made busy with SetBusy is put off (451) until its count runs out.
 type SMTPServer struct {
 	Addr   string // 127.0.0.1:port
 	Host   string
@@ -40,6 +41,8 @@ type SMTPServer struct {
 	mu      sync.Mutex
 	mails   []Mail
 	arrived chan struct{} // closed and replaced whenever a mail arrives
+	// busy answers RCPT TO for an address with 451 (try again later) this many more times.
+	busy map[string]int
 }
 
 // Mail is one accepted mail as the relay received it.
@@ -111,6 +114,22 @@ func SMTP(t testing.TB, implicitTLS bool) *SMTPServer {
 	return ms
 }
 
+// SetBusy makes the relay put off the next n mails to addr: RCPT TO for that address is
+// answered with 451 4.3.0 (mailbox busy, try again later) n times, then accepted again.
+// A sender sees a temporary failure it should retry. n <= 0 ends a busy spell at once.
+func (ms *SMTPServer) SetBusy(addr string, n int) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.busy == nil {
+		ms.busy = map[string]int{}
+	}
+	if n <= 0 {
+		delete(ms.busy, addr)
+		return
+	}
+	ms.busy[addr] = n
+}
+
 // Mails are the mails accepted so far, in order.
 func (ms *SMTPServer) Mails() []Mail {
 	ms.mu.Lock()
@@ -176,6 +195,15 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if strings.HasPrefix(to, "nobody@") {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
+	s.ms.mu.Lock()
+	busy := s.ms.busy[to] > 0
+	if busy {
+		s.ms.busy[to]--
+	}
+	s.ms.mu.Unlock()
+	if busy {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mailbox busy, try again later"}
 	}
 	s.rcpt = append(s.rcpt, to)
 	return nil

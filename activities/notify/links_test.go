@@ -15,6 +15,7 @@ import (
 
 	"github.com/dataretire/retire/config"
 	"github.com/dataretire/retire/proof"
+	"github.com/dataretire/retire/testservices"
 )
 
 const portal = "https://retire.example.com/"
@@ -48,11 +49,11 @@ func withLinks(n Notifier) *Activities {
 }
 
 // mailsTo indexes the mails by their one To address (the common one by "").
-func mailsTo(t *testing.T, mails []receivedMail) map[string]receivedMail {
+func mailsTo(t *testing.T, mails []testservices.Mail) map[string]testservices.Mail {
 	t.Helper()
-	out := map[string]receivedMail{}
+	out := map[string]testservices.Mail{}
 	for _, m := range mails {
-		h, _ := m.Parsed(t)
+		h, _ := parsedMail(t, m)
 		key := ""
 		if h.Get("Cc") == "" {
 			to, err := h.AddressList("To")
@@ -68,7 +69,7 @@ func mailsTo(t *testing.T, mails []receivedMail) map[string]receivedMail {
 }
 
 func TestOwnersEachGetTheirOwnLink(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	hook := startHookServer(t)
 	a := withLinks(notifierFor(t, ms, hook))
 	ctx := context.Background()
@@ -106,7 +107,7 @@ func TestOwnersEachGetTheirOwnLink(t *testing.T) {
 				want = append(want, mailOf[who])
 			}
 			assert.Equal(t, append(want, "dba-team@example.com"), mails[0].Rcpt, k)
-			_, body := mails[0].Parsed(t)
+			_, body := parsedMail(t, mails[0])
 			assert.NotContains(t, body, "/l/")
 			continue
 		}
@@ -124,7 +125,7 @@ func TestOwnersEachGetTheirOwnLink(t *testing.T) {
 		} else {
 			assert.Equal(t, []string{"dba-team@example.com"}, c.Rcpt, "%s: all recipients got their own: only the team list gets the common copy", k)
 		}
-		ch, cbody := c.Parsed(t)
+		ch, cbody := parsedMail(t, c)
 		assert.Equal(t, common.Key, ch.Get(IdempotencyHeader))
 		assert.NotContains(t, cbody, "/l/", "%s: the common mail carries no link", k)
 
@@ -132,12 +133,12 @@ func TestOwnersEachGetTheirOwnLink(t *testing.T) {
 			m, ok := byTo[mailOf[who]]
 			require.True(t, ok, "%s: no mail for %s", k, who)
 			assert.Equal(t, []string{mailOf[who]}, m.Rcpt, "%s: a personal mail is copied to nobody", k)
-			h, body := m.Parsed(t)
+			h, body := parsedMail(t, m)
 			assert.Empty(t, h.Get("Cc"))
 			key := common.Key + "/to/" + who
 			assert.Equal(t, key, h.Get(IdempotencyHeader), "each person has their own idempotency key")
 			assert.Equal(t, MessageID(key, "retire@example.com"), h.Get("Message-ID"))
-			assert.Equal(t, common.Subject, m.Subject(t))
+			assert.Equal(t, common.Subject, mailSubject(t, m))
 
 			got := linkLine.FindAllStringSubmatch(body, -1)
 			require.Len(t, got, 1, "%s: one link line in %s's mail:\n%s", k, who, body)
@@ -196,7 +197,7 @@ func TestWithoutLinksNoticesAreUnchanged(t *testing.T) {
 		func(n Notifier) *Activities { return NewActivities(n, ui, WithLinks(portal, nil, time.Hour, clock)) },
 		func(n Notifier) *Activities { return NewActivities(n, ui, nil) },
 	} {
-		ms := startMailServer(t, false)
+		ms := testservices.SMTP(t, false)
 		hook := startHookServer(t)
 		act := a(notifierFor(t, ms, hook))
 		for i, k := range Kinds {
@@ -215,7 +216,7 @@ func TestWithoutLinksNoticesAreUnchanged(t *testing.T) {
 				rcpt = append(rcpt, o+"@example.com")
 			}
 			assert.Equal(t, append(rcpt, "dba-team@example.com"), mails[i].Rcpt, k)
-			h, body := mails[i].Parsed(t)
+			h, body := parsedMail(t, mails[i])
 			assert.Equal(t, want.Key, h.Get(IdempotencyHeader))
 			assert.Equal(t, strings.TrimRight(want.Text, "\n"), strings.TrimRight(body, "\n"), k)
 
@@ -229,14 +230,14 @@ func TestWithoutLinksNoticesAreUnchanged(t *testing.T) {
 // A retry after one owner's mail failed sends only that mail again (with a new link, since
 // the first was never delivered), and a retry after all went out sends nothing.
 func TestRetryAfterOneOwnersMailFailedServesOnlyThem(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	hook := startHookServer(t)
 	a := withLinks(notifierFor(t, ms, hook))
 	ctx := context.Background()
 	e := linked(AccessCut)
 	key := e.Key()
 
-	ms.setBusy("bob@example.com", 1)
+	ms.SetBusy("bob@example.com", 1)
 	_, err := a.NotifyOwners(ctx, e)
 	require.ErrorContains(t, err, "451")
 	var appErr *temporal.ApplicationError
@@ -245,7 +246,7 @@ func TestRetryAfterOneOwnersMailFailedServesOnlyThem(t *testing.T) {
 	keys := func() []string {
 		var out []string
 		for _, m := range ms.Mails() {
-			h, _ := m.Parsed(t)
+			h, _ := parsedMail(t, m)
 			out = append(out, h.Get(IdempotencyHeader))
 		}
 		return out
@@ -274,7 +275,7 @@ func TestRetryAfterOneOwnersMailFailedServesOnlyThem(t *testing.T) {
 // An owner with no address at all fails for good (no retry gives them one), and the others are
 // still told.
 func TestAnOwnerWithoutAddressDoesNotSilenceTheOthers(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	tlsConf := caConfig(t, ms.CAFile)
 	smtpOnly := Dedupe(&SMTP{Addr: ms.Addr, From: "retire@example.com", User: ms.User, Password: ms.Pass, TLSConfig: tlsConf, Timeout: 5 * time.Second}, 0)
 	a := withLinks(smtpOnly)
@@ -290,7 +291,7 @@ func TestAnOwnerWithoutAddressDoesNotSilenceTheOthers(t *testing.T) {
 }
 
 func TestNotifyOwnersActivityWithLinks(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	hook := startHookServer(t)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
@@ -306,7 +307,7 @@ func TestNotifyOwnersActivityWithLinks(t *testing.T) {
 	wf, run, _ := strings.Cut(strings.TrimSuffix(res.Key, "/reminder"), "/")
 	require.NotEmpty(t, wf)
 	for _, m := range ms.Mails() {
-		_, body := m.Parsed(t)
+		_, body := parsedMail(t, m)
 		if got := linkLine.FindStringSubmatch(body); got != nil {
 			l, err := proof.VerifyLink(linkSecret, got[4], at)
 			require.NoError(t, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/config"
+	"github.com/dataretire/retire/testservices"
 )
 
 const ui = "http://127.0.0.1:8233"
@@ -158,7 +159,7 @@ func TestRenderSaysWhatToDo(t *testing.T) {
 }
 
 // notifierFor builds both channels from a config, the way the worker does.
-func notifierFor(t *testing.T, ms *mailServer, hook *hookServer) Notifier {
+func notifierFor(t *testing.T, ms *testservices.SMTPServer, hook *hookServer) Notifier {
 	t.Helper()
 	t.Setenv("RT_NOTIFY_WEBHOOK", hook.URL)
 	t.Setenv("RT_NOTIFY_SMTP_PW", ms.Pass)
@@ -182,7 +183,7 @@ func notifierFor(t *testing.T, ms *mailServer, hook *hookServer) Notifier {
 }
 
 func TestEveryEventArrivesByMailAndWebhook(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	hook := startHookServer(t)
 	n := notifierFor(t, ms, hook)
 	ctx := context.Background()
@@ -202,8 +203,8 @@ func TestEveryEventArrivesByMailAndWebhook(t *testing.T) {
 			want = append(want, o+"@example.com")
 		}
 		assert.Equal(t, append(want, "dba-team@example.com"), got.Rcpt, k)
-		h, body := got.Parsed(t)
-		assert.Equal(t, subjects[k], got.Subject(t))
+		h, body := parsedMail(t, got)
+		assert.Equal(t, subjects[k], mailSubject(t, got))
 		assert.Equal(t, m.Key, h.Get(IdempotencyHeader))
 		assert.Equal(t, string(k), h.Get("X-Retire-Event"))
 		assert.Equal(t, MessageID(m.Key, "retire@example.com"), h.Get("Message-ID"))
@@ -248,7 +249,7 @@ func TestAbortedAfterTheDropBeganSaysDataMayBeGone(t *testing.T) {
 }
 
 func TestImplicitTLS(t *testing.T) {
-	ms := startMailServer(t, true)
+	ms := testservices.SMTP(t, true)
 	s := &SMTP{Addr: ms.Addr, From: "retire@example.com", User: ms.User, Password: ms.Pass, Domain: "example.com", ImplicitTLS: true, TLSConfig: caConfig(t, ms.CAFile)}
 	m, err := Render(event(Aborted), ui)
 	require.NoError(t, err)
@@ -266,7 +267,7 @@ func caConfig(t *testing.T, caFile string) *tls.Config {
 }
 
 func TestRetryThroughDeduperDoesNotSendTwice(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	hook := startHookServer(t)
 	n := notifierFor(t, ms, hook)
 	ctx := context.Background()
@@ -370,7 +371,7 @@ func TestWebhookFailuresAreErrorsWithoutTheToken(t *testing.T) {
 }
 
 func TestSMTPFailuresAreErrorsWithoutThePassword(t *testing.T) {
-	ms := startMailServer(t, false)
+	ms := testservices.SMTP(t, false)
 	ctx := context.Background()
 	m, err := Render(event(AccessCut), ui)
 	require.NoError(t, err)
