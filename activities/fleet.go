@@ -69,3 +69,9 @@ func (a *Activities) FleetPlan(ctx context.Context, in FleetPlanInput) (FleetPla
 	}
 	return fp, nil
 }
+
+// WriteFleetRecord writes a fleet's record, record.json and record.md under the fleet's own
+// path: WriteRecord, under the name the fleet workflow calls.
+func (a *Activities) WriteFleetRecord(ctx context.Context, in RecordInput) (RecordLocation, error) {
+	return a.WriteRecord(ctx, in)
+}

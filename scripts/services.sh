@@ -82,7 +82,7 @@ up)
     --db-filename "$DATA/temporal.db" --log-level warn \
     --search-attribute RetirePhase=Keyword --search-attribute RetireConnection=Keyword \
     --search-attribute RetireObject=Keyword --search-attribute RetireReason=Keyword \
-    --search-attribute RetireRequester=Keyword --search-attribute RetireOwners=KeywordList
+    --search-attribute RetireRequester=Keyword --search-attribute RetireOwners=KeywordList --search-attribute RetireFleet=Keyword
   MINIO_ROOT_USER=$RETIRE_DEMO_S3_ACCESS_KEY MINIO_ROOT_PASSWORD=$RETIRE_DEMO_S3_SECRET_KEY \
     start minio "$BIN/minio" server "$DATA/minio" --address 127.0.0.1:9000 --console-address 127.0.0.1:9001
   wait_for "Temporal" 60 "$BIN/temporal" operator cluster health --address "$TEMPORAL_ADDRESS"

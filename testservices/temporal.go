@@ -27,7 +27,7 @@ type TemporalServer struct {
 // and deployments/ register the same.
 var SearchAttributes = []string{
 	"RetirePhase=Keyword", "RetireConnection=Keyword", "RetireObject=Keyword",
-	"RetireReason=Keyword", "RetireRequester=Keyword", "RetireOwners=KeywordList",
+	"RetireReason=Keyword", "RetireRequester=Keyword", "RetireOwners=KeywordList", "RetireFleet=Keyword",
 }
 
 // Temporal starts a headless dev server for the test and stops it when the test ends. The

@@ -167,6 +167,7 @@ Flags:
 	})
 	w.RegisterWorkflow(workflows.RetireDatabase)
 	w.RegisterWorkflowWithOptions(workflows.ObjectLock, workflow.RegisterOptions{Name: workflows.ObjectLockName})
+	w.RegisterWorkflowWithOptions(workflows.RetireFleet, workflow.RegisterOptions{Name: workflows.FleetWorkflowName})
 	w.RegisterActivity(activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report)))
 	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL, links))
 

@@ -397,6 +397,14 @@ func (r *retirement) pinSigners(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError("the worker's plan did not resolve the owners (a worker older than the owners directory?)", "Refused", nil)
 	}
 	r.s.Signers = sg
+	if r.inFleet() {
+		v, err := r.verifyFleetRequester(ctx, sg.Pins)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError("the requester's proof of identity is refused: "+err.Error(), "Refused", nil)
+		}
+		r.s.RequesterVerified = &v
+		return r.upsertOwners(ctx)
+	}
 	v, err := sg.Pins.Verify(r.s.Request.Proof, proof.Expect{
 		// The requester signed with the name they typed (the directory id is not known before
 		// the plan); Pins resolves it to the directory's entry, keys and all.
@@ -410,6 +418,10 @@ func (r *retirement) pinSigners(ctx workflow.Context) error {
 	if v.Nonce != "" {
 		r.s.Nonces = append(r.s.Nonces, v.Nonce)
 	}
+	return r.upsertOwners(ctx)
+}
+
+func (r *retirement) upsertOwners(ctx workflow.Context) error {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrOwners.ValueSet(r.concerned())); err != nil {
 		workflow.GetLogger(ctx).Warn("Could not update the RetireOwners search attribute (registered?)", "error", err)
 	}

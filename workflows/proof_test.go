@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
@@ -289,4 +290,21 @@ func TestTheDropChecksWhoSignedAgain(t *testing.T) {
 	sg.Pins.AcceptUnproven = true
 	sign("alice", proof.MethodUnverified)
 	require.True(t, r.signedByAnOwner(), "a dev worker that takes names at their word")
+}
+
+// A retirement that says it belongs to a fleet takes the fleet's proof of its requester only
+// when that fleet really is its parent: anyone can type a fleet's name into a start.
+func (s *lifecycle) TestAFleetThatDidNotStartTheRetirementProvesNothing() {
+	s.people()
+	req := request(ReasonDecommission)
+	req.Fleet = FleetWorkflowID("shop-system")
+	var told []string
+	s.env.OnSignalExternalWorkflow(mock.Anything, FleetWorkflowID("shop-system"), "", SignalFleetReport, mock.Anything).Return(func(_, _, _, _ string, arg any) error {
+		told = append(told, string(arg.(FleetReport).Phase))
+		return nil
+	}).Maybe()
+	s.execute(req)
+	s.ErrorContains(s.env.GetWorkflowError(), "this retirement says it belongs to the fleet retire-fleet:shop-system, but that fleet did not start it")
+	s.Zero(s.ran("StartSampling"))
+	s.Equal([]string{"plan", "failed"}, told, "it told the fleet it names where it stands, and that it ended")
 }

@@ -65,6 +65,9 @@ type Request struct {
 	// Fleet is the RetireFleet workflow that started this retirement as one of its objects
 	// (empty when a DBA started it alone).
 	Fleet string `json:"fleet,omitempty"`
+	// FleetSays is what the requester signed to start that fleet (FleetRequest.Says): Proof
+	// is then the fleet's proof, and the retirement checks it as its requester's.
+	FleetSays string `json:"fleet_says,omitempty"`
 }
 
 // Decision names, as signed in proof statements: the update names, and start.

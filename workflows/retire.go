@@ -99,7 +99,11 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 		return err
 	}
 
-	// 5. Archive: export everything, then read it back and verify every checksum.
+	// 5. Archive: export everything, then read it back and verify every checksum. A
+	// retirement of a fleet first waits for one of its server's slots.
+	if err := r.fleetSlot(ctx); err != nil {
+		return err
+	}
 	r.enter(ctx, PhaseArchive)
 	if err := r.archiveAndVerify(ctx); err != nil {
 		return err
@@ -144,6 +148,7 @@ func (r *retirement) lifecycle(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s was dropped but is still there: %v", r.target(), gone.Remaining), "NotGone", nil)
 	}
 	r.s.setGate(GateGone, GatePassed, fmt.Sprintf("%s freed", BytesText(gone.BytesFreed)), "", r.now(ctx))
+	r.releaseSlot(ctx)
 	r.s.Outcome = "retired"
 	return nil
 	// 8. Record: finish writes the retirement record, whatever the outcome.
@@ -456,7 +461,9 @@ func (r *retirement) finish(ctx workflow.Context, err error) (Record, error) {
 		r.s.Phase = final
 		r.upsertPhase(ctx)
 	}
+	r.releaseSlot(ctx)
 	r.details(ctx)
+	r.reportDelivered(ctx)
 	switch {
 	case err == nil, errors.Is(err, errAborted):
 		return r.s, nil

@@ -48,6 +48,11 @@ type retirement struct {
 	// proven is false for runs started before owners came from the directory and every
 	// decision carried proof (replay): those take names as typed.
 	proven bool
+	// For a retirement a fleet started: what it last told the fleet, and whether it asked
+	// for and was granted a slot.
+	toldFleet              string
+	lastReport             workflow.Future
+	slotAsked, slotGranted bool
 }
 
 // Search attributes: the CLI's `retire list` and the UI's filters read them.
@@ -89,6 +94,9 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	workflow.Go(ctx, r.followArchive)
 	workflow.Go(ctx, r.followSampling)
 	workflow.Go(ctx, r.followAttempts)
+	if r.inFleet() {
+		workflow.Go(ctx, r.followFleet)
+	}
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
 	}
@@ -154,6 +162,7 @@ func (r *retirement) wait(ctx workflow.Context, what string) {
 // details keeps the UI's "current details" in step with the status.
 func (r *retirement) details(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, Markdown(r.s))
+	r.tellFleet(ctx)
 }
 
 func (r *retirement) now(ctx workflow.Context) time.Time { return workflow.Now(ctx).UTC() }
