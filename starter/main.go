@@ -180,6 +180,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.archiveCommand(),
 		a.verifyCommand(),
 		a.restoreCommand(),
+		a.fleetCommand(),
 	)
 	return root
 }
