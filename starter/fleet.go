@@ -34,7 +34,7 @@ import (
 	"github.com/dataretire/retire/workflows"
 )
 
-const fleetLong = `A fleet retires many databases (up to 2000) the way a careful release goes out: a beta wave
+const fleetLong = `A fleet retires many databases (up to 1,000) the way a careful release goes out: a beta wave
 first, one object per connection profile unless the file names them, then, once a DBA or the
 requester gives a proven go, the others group by group. Each object is its own retirement
 (workflow retire:<connection>:<database>) with its own plan, sampling, cut, observation,
