@@ -926,6 +926,12 @@ func renderFleet(w io.Writer, v fleetView) {
 		}
 		_ = tw.Flush()
 	}
+	if todo := fleetTodo(st); len(todo) > 0 {
+		fmt.Fprintln(w, "\nwaiting for people (on each retirement):")
+		for _, l := range todo {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 	if len(st.Waves) > 0 {
 		fmt.Fprintln(w, "\nwaves:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -974,6 +980,31 @@ func renderFleet(w io.Writer, v fleetView) {
 		}
 		_ = tw.Flush()
 	}
+}
+
+// fleetTodo is the command that gives each retirement of the fleet what it waits for from a
+// person, as its report says.
+func fleetTodo(st workflows.FleetStatus) []string {
+	var out []string
+	for _, c := range sortedChildren(st.Objects) {
+		if c.Ended() || c.Waiting == "" {
+			continue
+		}
+		t := c.Connection + " " + c.Object
+		var cmd string
+		switch w := c.Waiting; {
+		case strings.HasPrefix(w, "owner sign-off"):
+			cmd = "retire approve " + t + " --as <owner> --sign-with <key>   (or retire object, retire extend)"
+		case strings.HasPrefix(w, "acknowledgement of the access attempts"):
+			cmd = "retire acknowledge-attempts " + t + " --as <dba or owner> --note <why> --sign-with <key>"
+		case strings.HasPrefix(w, "acknowledgement of the usage evidence"):
+			cmd = "retire acknowledge-clients " + t + " --as <dba or owner> --note <why> --sign-with <key>"
+		default:
+			continue
+		}
+		out = append(out, c.Key()+": "+cmd)
+	}
+	return out
 }
 
 func orDefault(s, def string) string {

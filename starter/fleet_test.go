@@ -629,3 +629,20 @@ func TestFleetHelpTeaches(t *testing.T) {
 	assert.Contains(t, status.Example, "-o json")
 	assert.NotNil(t, status.Flags().Lookup("watch"))
 }
+
+func TestFleetStatusSaysWhatEachRetirementWaitsFor(t *testing.T) {
+	f := waitingFleet(t, fleetPins(nil))
+	f.st.Phase, f.st.Waiting, f.st.Wave = workflows.FleetRunning, "", 1
+	f.st.Objects[0].Phase, f.st.Objects[0].Done, f.st.Objects[0].Outcome, f.st.Objects[0].Archive = workflows.PhaseObserve, false, "", ""
+	f.st.Objects[0].Waiting = "owner sign-off (retire approve --as <owner>), or an objection"
+	f.st.Objects[2].Phase, f.st.Objects[2].Done = workflows.PhaseArchive, false
+	f.st.Objects[2].Waiting = "acknowledgement of the access attempts after the cut (retire acknowledge-attempts --as <dba or owner>), or an objection: 3 denied logins"
+	a, out, errOut := fleetApp(t, f, nil)
+	require.Equal(t, 0, a.execute([]string{"fleet", "status", "shop"}), errOut.String())
+	text := out.String()
+	assert.Contains(t, text, "\nwaiting for people (on each retirement):\n"+
+		"  a/db1: retire approve a db1 --as <owner> --sign-with <key>   (or retire object, retire extend)\n"+
+		"  b/db3: retire acknowledge-attempts b db3 --as <dba or owner> --note <why> --sign-with <key>\n")
+	assert.Regexp(t, `(?m)^  a/db1\s+1\s+observe\s+owner sign-off \(retire approve --as <owner>\), or an objection\s+-$`, text)
+	assert.NotContains(t, text, "\nnext:", "a running fleet waits for nobody itself")
+}

@@ -436,6 +436,7 @@ type FleetChild struct {
 	// At is the child's clock at its last report; ObserveSince the fleet's when it heard
 	// the child entered its observation.
 	At           time.Time `json:"at,omitzero"`
+	Seq          int       `json:"seq,omitempty"` // of the last report taken
 	ObserveSince time.Time `json:"observe_since,omitzero"`
 	// Done: the child reached the wave's done_when (or ended retired).
 	Done   bool      `json:"done,omitempty"`
@@ -475,6 +476,9 @@ type FleetReport struct {
 	// (ArchiveResult.Location); Record where its record was written (its JSON URL or key).
 	Archive string `json:"archive,omitempty"`
 	Record  string `json:"record,omitempty"`
+	// Seq counts the child's reports: signals sent in one task may arrive in another order,
+	// and the clock does not tell them apart.
+	Seq int `json:"seq,omitempty"`
 }
 
 // FleetSlotRequest asks for (or, with Release, gives back) one of the PerConnection slots of
@@ -912,8 +916,13 @@ func (f *fleet) report(ctx workflow.Context, rep FleetReport) {
 		return // an earlier retirement of the same object, not the one this fleet started
 	case c.Ended() && !rep.Phase.Ended():
 		return // late news from before its end
+	case rep.Seq > 0 && rep.Seq <= c.Seq && !rep.Phase.Ended():
+		return // overtaken by a later report sent in the same instant
 	case !rep.At.IsZero() && rep.At.Before(c.At) && !rep.Phase.Ended():
 		return // overtaken by a later report
+	}
+	if rep.Seq > c.Seq {
+		c.Seq = rep.Seq
 	}
 	if c.RunID == "" {
 		c.RunID = rep.RunID

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -1038,4 +1039,17 @@ func TestFleetMarkdownListsWhatMatters(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, md)
 		}
 	}
+}
+
+// Two reports a child sends in one task can reach the fleet in the other order, with the same
+// clock: the later one by its sequence number stands (it said what the child waits for).
+func TestAnOvertakenReportDoesNotHideWhatAChildWaitsFor(t *testing.T) {
+	f := &fleet{s: FleetState{Objects: []FleetChild{{WorkflowID: "retire:a:db1", RunID: "r1"}}}}
+	f.byID = map[string]int{"retire:a:db1": 0}
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f.report(nil, FleetReport{WorkflowID: "retire:a:db1", RunID: "r1", Phase: PhaseArchive, Waiting: "acknowledgement of the access attempts", At: at, Seq: 8})
+	f.report(nil, FleetReport{WorkflowID: "retire:a:db1", RunID: "r1", Phase: PhaseArchive, Archive: "s3://b/a/db1/", At: at, Seq: 7})
+	c := f.s.Objects[0]
+	require.Equal(t, "acknowledgement of the access attempts", c.Waiting)
+	require.Equal(t, 8, c.Seq)
 }

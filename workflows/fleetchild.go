@@ -41,7 +41,8 @@ func (r *retirement) tellFleet(ctx workflow.Context) {
 		return
 	}
 	r.toldFleet = key
-	rep.At = r.now(ctx)
+	r.reportSeq++
+	rep.At, rep.Seq = r.now(ctx), r.reportSeq
 	r.lastReport = workflow.SignalExternalWorkflow(ctx, r.s.Request.Fleet, "", SignalFleetReport, rep)
 }
 

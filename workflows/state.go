@@ -52,6 +52,7 @@ type retirement struct {
 	// for and was granted a slot.
 	toldFleet              string
 	lastReport             workflow.Future
+	reportSeq              int
 	slotAsked, slotGranted bool
 }
 
