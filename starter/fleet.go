@@ -564,18 +564,7 @@ func (a *app) awaitFleetPlan(ctx context.Context, c temporalAPI, name, runID str
 }
 
 func fleetPlanTimeout(name string, limit time.Duration, desc *execution, queryErr error) error {
-	msg := fmt.Sprintf("the fleet's plan is not ready after %s; the fleet goes on, follow it with `retire fleet status %s`", limit, name)
-	if desc != nil {
-		for _, p := range desc.pending {
-			if p.LastFailure != "" {
-				return &planNotReady{fmt.Sprintf("%s; the %s activity is retrying (attempt %d): %s", msg, p.Type, p.Attempt, p.LastFailure)}
-			}
-		}
-	}
-	if queryErr != nil && isTimeout(queryErr) {
-		return &planNotReady{fmt.Sprintf("%s; the workflow did not answer: is a retire-worker running on task queue %q?", msg, workflows.TaskQueue)}
-	}
-	return &planNotReady{msg}
+	return notReady(fmt.Sprintf("the fleet's plan is not ready after %s; the fleet goes on, follow it with `retire fleet status %s`", limit, name), desc, queryErr)
 }
 
 func explainFleetError(st workflows.FleetStatus, err error) string {

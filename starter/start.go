@@ -342,7 +342,12 @@ type planNotReady struct{ msg string }
 func (e *planNotReady) Error() string { return e.msg }
 
 func planTimeoutError(connection, object string, limit time.Duration, desc *execution, queryErr error) error {
-	msg := fmt.Sprintf("the plan is not ready after %s; the retirement goes on, follow it with `retire status %s %s`", limit, connection, object)
+	return notReady(fmt.Sprintf("the plan is not ready after %s; the retirement goes on, follow it with `retire status %s %s`", limit, connection, object), desc, queryErr)
+}
+
+// notReady says why a plan (a retirement's or a fleet's) is not ready yet: an activity that
+// keeps failing, or no worker answering.
+func notReady(msg string, desc *execution, queryErr error) error {
 	if desc != nil {
 		for _, p := range desc.pending {
 			if p.LastFailure != "" {
