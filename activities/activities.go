@@ -29,13 +29,20 @@ type Activities struct {
 	signal         Signaler // see ReportProgress
 	reportInterval time.Duration
 
-	// hub is the worker's one poller per server for every retirement sampling on it.
-	hub *lookHub
+	// hub is the worker's one poller per server for every retirement sampling on it, and
+	// counters the one for every retirement counting attempts after its cut.
+	hub      *lookHub
+	counters *counterHub
+	// detach runs watches outside the worker's activity slots (see runWatch); nil inline.
+	detach *detacher
+	// keep shares server settings among retirements (see holdSource); nil: each switches
+	// its own.
+	keep *keeping
 }
 
 // New makes the activities of a worker with this config and window policy.
 func New(cfg *config.Config, policy Policy, opts ...Option) *Activities {
-	a := &Activities{cfg: cfg, policy: policy, hub: newLookHub()}
+	a := &Activities{cfg: cfg, policy: policy, hub: newPollHub[struct{}, engine.ServerLook](), counters: newPollHub[counterQuery, map[string]engine.Counters]()}
 	for _, o := range opts {
 		o(a)
 	}

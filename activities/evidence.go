@@ -34,6 +34,11 @@ type SamplingEvidence struct {
 // StartSamplingInput asks to open the sampling window.
 type StartSamplingInput struct {
 	Target
+	// Keep asks to hold the settings through the server's setting keeper (ServerID names
+	// the server), so that concurrent retirements on one server do not switch them off
+	// under each other.
+	Keep     bool   `json:"keep,omitempty"`
+	ServerID string `json:"server_id,omitempty"`
 }
 
 // SamplingStart is the window's opening: the sources as they are now (after retire
@@ -156,11 +161,33 @@ func (a *Activities) StartSampling(ctx context.Context, in StartSamplingInput) (
 	for _, s := range sources {
 		wasOn[s.Name] = s.Available()
 	}
+	holder := activity.GetInfo(ctx).WorkflowExecution.ID
 	for i, s := range sources {
-		if s.Available() || !s.Dynamic || !slices.Contains(c.Sampling.Enable, s.Name) {
+		if !s.Dynamic || !slices.Contains(c.Sampling.Enable, s.Name) {
 			continue
 		}
-		ch, err := p.EnableSource(ctx, s.Name)
+		// Kept, a source is held even when it is on: it may be on for a neighbour.
+		ch, kept, err := engine.SettingChange{}, false, error(nil)
+		if in.Keep {
+			ch, kept, err = a.holdSource(ctx, p, in.ServerID, holder, in.Connection, s.Name)
+			if err != nil {
+				return SamplingStart{}, classify(fmt.Errorf("switch on %s for the window: %w", s.Name, err))
+			}
+		}
+		if kept {
+			if !slices.ContainsFunc(changes, func(c engine.SettingChange) bool { return c.Keeper == ch.Keeper }) {
+				changes = append(changes, ch)
+				activity.GetLogger(ctx).Info("Holding a usage-evidence source for the window", "source", s.Name, "keeper", ch.Keeper, "before", ch.Before)
+			}
+			if !s.Available() {
+				sources[i].State, sources[i].Detail = engine.SourceAvailable, fmt.Sprintf("switched on by retire while retirements on the server need it (%s was %s; %s)", ch.Variable, ch.Before, ch.Keeper)
+			}
+			continue
+		}
+		if s.Available() {
+			continue
+		}
+		ch, err = p.EnableSource(ctx, s.Name)
 		if err != nil {
 			return SamplingStart{}, classify(fmt.Errorf("switch on %s for the window: %w", s.Name, err))
 		}
@@ -210,6 +237,12 @@ func (a *Activities) RestoreSettings(ctx context.Context, in RestoreSettingsInpu
 	}
 	defer keepAlive(ctx)()
 	for _, ch := range in.Changes {
+		if ch.Keeper != "" {
+			if err := a.releaseSource(ctx, ch, activity.GetInfo(ctx).WorkflowExecution.ID); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := p.RestoreSetting(ctx, ch); err != nil {
 			return classify(fmt.Errorf("put %s back to %s: %w", ch.Variable, ch.Before, err))
 		}
@@ -430,17 +463,22 @@ func (c *attemptCounter) sort() {
 // baseline taken before the cut. A new account or a new problem is signalled to the
 // workflow at once, growing counts at most once per signalEvery; the last reading is the
 // result. An Until in the past makes it one reading.
+//
+// It is a watch (see runWatch): a detaching worker runs it outside its activity slots.
 func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (AttemptsResult, error) {
 	p, c, err := a.prober(in.Connection)
 	if err != nil {
 		return AttemptsResult{}, err
 	}
+	return runWatch(a, ctx, func(ctx context.Context, w watch[attemptCounter]) (AttemptsResult, error) {
+		return a.watchAttempts(ctx, w, in, p, c)
+	})
+}
+
+func (a *Activities) watchAttempts(ctx context.Context, w watch[attemptCounter], in WatchAttemptsInput, p engine.EvidenceProber, c config.Connection) (AttemptsResult, error) {
 	st := &attemptCounter{AttemptsResult{Attempts: in.Seen, Baseline: in.Baseline, AuditCursor: in.AuditCursor, Problems: in.Problems, Carry: in.Carry, Last: in.Last}}
-	if activity.HasHeartbeatDetails(ctx) {
-		var prev attemptCounter
-		if activity.GetHeartbeatDetails(ctx, &prev) == nil {
-			st = &prev
-		}
+	if w.Prev != nil {
+		st = w.Prev
 	}
 	sources, err := p.EvidenceSources(ctx, in.Object)
 	if err != nil {
@@ -467,10 +505,37 @@ func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (
 		cp.Attempts, cp.Problems, cp.Carry = slices.Clone(st.Attempts), slices.Clone(st.Problems), slices.Clone(st.Carry)
 		return cp
 	}
+	// The watches on one server share one reading of their counters per interval, so that
+	// the server answers as many queries for a thousand retirements as for one.
+	counters := func() (engine.Counters, error) { return p.Counters(ctx, in.Object, in.Accounts) }
+	many, shared := p.(countersOfMany)
+	shared = shared && counting && time.Now().Before(in.Until)
+	if shared {
+		q := counterQuery{object: in.Object, accounts: in.Accounts}
+		readings, leave := subscribeCounters(a.counters, in.Connection, many, q, every)
+		defer leave()
+		counters = func() (engine.Counters, error) {
+			for {
+				select {
+				case <-ctx.Done():
+					return engine.Counters{}, ctx.Err()
+				case r := <-readings:
+					if r.err != nil {
+						return engine.Counters{}, r.err
+					}
+					// A reading that did not cover this watch says nothing of its object
+					// (it would read as counters off): the next one will.
+					if c, ok := q.of(r.value); ok {
+						return c, nil
+					}
+				}
+			}
+		}
+	}
 	read := func() (grew, fresh bool, err error) {
 		var cs *engine.Counters
 		if counting {
-			r, err := p.Counters(ctx, in.Object, in.Accounts)
+			r, err := counters()
 			if err != nil {
 				return false, false, err
 			}
@@ -494,8 +559,9 @@ func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (
 		st.sort()
 		return grew || g, fresh || f || len(st.Problems) > problems, nil
 	}
-	defer keepAliveWith(ctx, checkpoint)()
-	info := activity.GetInfo(ctx)
+	// The checkpoint is beaten between reads too: in production they are minutes apart.
+	defer ticking(ctx, detachedBeat(w.Info.HeartbeatTimeout), func() { w.Beat(checkpoint().(attemptCounter)) })()
+	info := w.Info
 	var signalled time.Time
 	pending := false
 	t := time.NewTicker(every)
@@ -507,14 +573,14 @@ func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (
 		}
 		pending = pending || grew || fresh
 		if pending && (fresh || time.Since(signalled) >= signalGap) {
-			activity.RecordHeartbeat(ctx, checkpoint())
+			w.Keep(checkpoint().(attemptCounter))
 			if a.signal != nil {
 				mu.Lock()
 				report := AttemptsReport{Attempts: slices.Clone(st.Attempts), Problems: slices.Clone(st.Problems)}
 				mu.Unlock()
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				if err := a.signal(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalAttempts, report); err != nil {
-					activity.GetLogger(ctx).Error("Could not tell the workflow of access attempts; they are in the heartbeat", "error", err)
+					w.Log.Error("Could not tell the workflow of access attempts; they are in the heartbeat", "error", err)
 				} else {
 					signalled, pending = time.Now(), false
 				}
@@ -523,6 +589,9 @@ func (a *Activities) WatchAttempts(ctx context.Context, in WatchAttemptsInput) (
 		}
 		if !time.Now().Before(in.Until) {
 			return checkpoint().(attemptCounter).AttemptsResult, nil
+		}
+		if shared {
+			continue // the next shared reading paces the loop
 		}
 		select {
 		case <-ctx.Done():

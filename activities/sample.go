@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/dataretire/retire/activities/engine"
 	"github.com/dataretire/retire/config"
 )
@@ -48,18 +46,23 @@ func pollInterval(p engine.EvidenceProber, c config.Connection) time.Duration {
 // and reads the audit log as it goes. A client seen for the first time is signalled to the
 // workflow before the next look, so a worker killed a second later forgets nothing; the
 // spans it looked at say which time it vouches for. At the end it reads the counters.
+//
+// It is a watch (see runWatch): a detaching worker runs it outside its activity slots.
 func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleResult, error) {
 	p, c, err := a.prober(in.Connection)
 	if err != nil {
 		return SampleResult{}, err
 	}
+	return runWatch(a, ctx, func(ctx context.Context, w watch[SampleProgress]) (SampleResult, error) {
+		return a.sampleClients(ctx, w, in, p, c)
+	})
+}
+
+func (a *Activities) sampleClients(ctx context.Context, w watch[SampleProgress], in SampleInput, p engine.EvidenceProber, c config.Connection) (SampleResult, error) {
 	hb := SampleProgress{Seen: in.Seen, AuditCursor: in.AuditCursor}
-	if activity.HasHeartbeatDetails(ctx) {
-		var prev SampleProgress
-		if activity.GetHeartbeatDetails(ctx, &prev) == nil {
-			hb = prev
-			activity.GetLogger(ctx).Info("Resuming sampling from the last heartbeat", "looks", hb.Looks, "clients", len(hb.Seen))
-		}
+	if w.Prev != nil {
+		hb = *w.Prev
+		w.Log.Info("Resuming sampling from the last heartbeat", "looks", hb.Looks, "clients", len(hb.Seen))
 	}
 	acc := engine.NewSampler(hb.Seen)
 	known := map[string]bool{}
@@ -81,15 +84,15 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 	// durable signals what is new to the workflow before anything else is done with it.
 	durable := func(fresh []engine.Session) {
 		pr := progress()
-		activity.RecordHeartbeat(ctx, pr)
+		w.Keep(pr)
 		if a.signal == nil || len(fresh) == 0 {
 			return
 		}
-		info := activity.GetInfo(ctx)
+		info := w.Info
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := a.signal(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, SignalSampling, SamplingEvidence{New: fresh, Spans: pr.Spans}); err != nil {
-			activity.GetLogger(ctx).Error("Could not tell the workflow of a client seen; it is in the heartbeat", "error", err)
+			w.Log.Error("Could not tell the workflow of a client seen; it is in the heartbeat", "error", err)
 		}
 	}
 	fold := func(sessions []engine.Session, look bool) {
@@ -109,11 +112,11 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 		}
 		if len(fresh) > 0 {
 			durable(fresh)
-			activity.GetLogger(ctx).Warn("New client of the object, told the workflow", "clients", len(fresh), "first", fresh[0].Key())
+			w.Log.Warn("New client of the object, told the workflow", "clients", len(fresh), "first", fresh[0].Key())
 		}
 	}
 
-	looks, leave := a.hub.subscribe(in.Connection, p, interval)
+	looks, leave := subscribeLooks(a.hub, in.Connection, p, interval)
 	defer leave()
 	end := time.NewTimer(time.Until(in.Until))
 	defer end.Stop()
@@ -144,21 +147,21 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
-			activity.RecordHeartbeat(ctx, progress())
+			w.Beat(progress())
 			return SampleResult{}, ctx.Err()
 		case <-end.C:
 			done = true
 		case r := <-looks:
 			if r.err != nil {
-				activity.RecordHeartbeat(ctx, progress())
+				w.Beat(progress())
 				return SampleResult{}, classify(r.err)
 			}
-			at := r.look.At
+			at := r.value.At
 			// A look this sampler missed (it was busy telling the workflow, or reading the
 			// audit log) is time it cannot vouch for.
-			missed := lastSeq != 0 && r.look.Seq > lastSeq+1
-			lastSeq = r.look.Seq
-			if in.ReadCounters && r.look.CountersOff {
+			missed := lastSeq != 0 && r.seq > lastSeq+1
+			lastSeq = r.seq
+			if in.ReadCounters && r.value.CountersOff {
 				problem(fmt.Sprintf("the table counters were off at %s: reads and writes then are not counted", at.UTC().Format(time.DateTime)))
 			}
 			if open == nil || missed || at.Sub(open.To) > tolerance {
@@ -169,16 +172,16 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 			} else if at.After(open.To) {
 				open.To = at
 			}
-			fold(p.Reaching(r.look, in.Object), true)
+			fold(p.Reaching(r.value, in.Object), true)
 			if time.Since(lastAudit) >= auditEvery {
 				if err := readAudit(); err != nil {
-					activity.RecordHeartbeat(ctx, progress())
+					w.Beat(progress())
 					return SampleResult{}, classify(err)
 				}
 			}
 			if time.Since(lastBeat) >= heartbeatEvery {
 				lastBeat = time.Now()
-				activity.RecordHeartbeat(ctx, progress())
+				w.Beat(progress())
 			}
 		}
 	}
@@ -190,7 +193,7 @@ func (a *Activities) SampleClients(ctx context.Context, in SampleInput) (SampleR
 	if in.ReadCounters {
 		cs, err := p.Counters(ctx, in.Object, nil)
 		if err != nil {
-			activity.RecordHeartbeat(ctx, pr)
+			w.Beat(pr)
 			return SampleResult{}, classify(err)
 		}
 		res.Counters = &cs

@@ -168,7 +168,14 @@ Flags:
 	w.RegisterWorkflow(workflows.RetireDatabase)
 	w.RegisterWorkflowWithOptions(workflows.ObjectLock, workflow.RegisterOptions{Name: workflows.ObjectLockName})
 	w.RegisterWorkflowWithOptions(workflows.RetireFleet, workflow.RegisterOptions{Name: workflows.FleetWorkflowName})
-	w.RegisterActivity(activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report)))
+	w.RegisterWorkflowWithOptions(workflows.SettingKeeper, workflow.RegisterOptions{Name: workflows.SettingKeeperName})
+	// Watches (sampling, attempts after the cut) run outside the activity slots, so that a
+	// thousand retirements in their windows do not fill them; they stop with the worker.
+	watchesCtx, stopWatches := context.WithCancel(context.Background())
+	defer stopWatches()
+	acts := activities.New(cfg, policy, activities.ReportProgress(c.SignalWorkflow, report), activities.Detach(c, watchesCtx),
+		activities.Keep(c, workflows.TaskQueue))
+	w.RegisterActivity(acts)
 	w.RegisterActivity(notify.NewActivities(notifier, cfg.Notify.UIURL, links))
 
 	// Start, not Run: /readyz turns 200 once the pollers run, and 503 as soon as a stop
@@ -189,6 +196,10 @@ Flags:
 	}
 	ready.set(stateStopping)
 	w.Stop()
+	// Detached watches beat their checkpoint and leave their activities to resume on the
+	// next worker.
+	stopWatches()
+	activities.WaitForWatches(acts, 10*time.Second)
 	logger.Info("retire-worker stopped")
 	return runErr
 }

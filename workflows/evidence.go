@@ -74,8 +74,14 @@ const (
 // activities signal the moment they see it.
 func (r *retirement) sampleEvidence(ctx workflow.Context) error {
 	var start activities.SamplingStart
+	in := activities.StartSamplingInput{Target: r.tgt}
+	// Server settings the window switches on are held through the server's keeper, so
+	// that a neighbour's end does not switch them off under this one.
+	if workflow.GetVersion(ctx, "shared-settings", workflow.DefaultVersion, 1) == 1 {
+		in.Keep, in.ServerID = true, r.plan.ServerID
+	}
 	if err := r.run(ctx, shortOptions, "Open the sampling window on "+r.target()+": evidence sources and first counter reading", a.StartSampling,
-		activities.StartSamplingInput{Target: r.tgt}, &start); err != nil {
+		in, &start); err != nil {
 		return err
 	}
 	// The window opens now: the plan's own reads of the tables are before it.

@@ -98,6 +98,9 @@ type SettingChange struct {
 	Variable string `json:"variable"`
 	Before   string `json:"before"`
 	After    string `json:"after"`
+	// Keeper is the setting keeper (workflow id) that holds it for the retirement and puts
+	// it back when the last retirement on the server lets go; empty: the retirement does.
+	Keeper string `json:"keeper,omitempty"`
 }
 
 // Changed says whether retire changed anything (and so must put it back).
@@ -113,8 +116,6 @@ type ServerLook struct {
 	// CountersOff is true when the look saw the table counters switched off (MariaDB
 	// userstat), so that a switch off and on again between two readings is not missed.
 	CountersOff bool `json:"counters_off,omitempty"`
-	// Seq numbers the looks of one poller, so a subscriber knows when it missed one.
-	Seq int64 `json:"seq,omitempty"`
 }
 
 // SessionRow is one session as the server lists it, before it is matched to an object.

@@ -336,6 +336,10 @@ func (a *Adapter) enableSource(ctx context.Context, q querier, source string) (e
 	return ch, nil
 }
 
+// SettingOf is the server variable behind a source retire may switch on: userstat for
+// both the table counters and the attempts.
+func (a *Adapter) SettingOf(source string) string { return userstatVar }
+
 // RestoreSetting puts userstat back as EnableSource found it. Idempotent.
 func (a *Adapter) RestoreSetting(ctx context.Context, ch engine.SettingChange) error {
 	if !ch.Changed() {
@@ -390,8 +394,10 @@ const (
 		"(TABLE_SCHEMA = ? AND CAST(TABLE_SCHEMA AS BINARY) = CAST(? AS BINARY)) ORDER BY TABLE_NAME"
 	tablesMySQL = "SELECT OBJECT_NAME, COUNT_READ, COUNT_WRITE FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND " +
 		"(OBJECT_SCHEMA = ? AND CAST(OBJECT_SCHEMA AS BINARY) = CAST(? AS BINARY)) ORDER BY OBJECT_NAME"
-	accountsMariaDB = "SELECT USER, DENIED_CONNECTIONS, ACCESS_DENIED FROM information_schema.USER_STATISTICS WHERE USER IN "
-	accountsMySQL   = "SELECT USER, ERROR_NUMBER, SUM(SUM_ERROR_RAISED) FROM performance_schema.events_errors_summary_by_account_by_error " +
+	tablesManyMariaDB = "SELECT TABLE_SCHEMA, TABLE_NAME, ROWS_READ, ROWS_CHANGED FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA IN "
+	tablesManyMySQL   = "SELECT OBJECT_SCHEMA, OBJECT_NAME, COUNT_READ, COUNT_WRITE FROM performance_schema.table_io_waits_summary_by_table WHERE OBJECT_TYPE = 'TABLE' AND OBJECT_SCHEMA IN "
+	accountsMariaDB   = "SELECT USER, DENIED_CONNECTIONS, ACCESS_DENIED FROM information_schema.USER_STATISTICS WHERE USER IN "
+	accountsMySQL     = "SELECT USER, ERROR_NUMBER, SUM(SUM_ERROR_RAISED) FROM performance_schema.events_errors_summary_by_account_by_error " +
 		"WHERE ERROR_NUMBER IN (1044, 1045, 1142, 1143, 1146, 1227, 1370, 3118, 3955) AND USER IN "
 )
 
@@ -452,20 +458,71 @@ func (a *Adapter) Counters(ctx context.Context, db string, accounts []engine.Acc
 }
 
 func (a *Adapter) counters(ctx context.Context, q querier, db string, accounts []engine.AccountRef) (engine.Counters, error) {
+	var c engine.Counters
+	err := a.reading(ctx, q, &c, func(mysql bool) error {
+		return a.countersRead(ctx, q, mysql, db, accounts, &c)
+	})
+	return c, err
+}
+
+// CountersOfMany is Counters for many databases in one reading: each database's tables,
+// and every account given with each of them, so that a worker's watches on one server cost
+// it one reading per interval whatever their number.
+func (a *Adapter) CountersOfMany(ctx context.Context, dbs []string, accounts []engine.AccountRef) (map[string]engine.Counters, error) {
+	for _, db := range dbs {
+		if err := ValidIdentifier(db); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := a.open()
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return a.countersOfMany(ctx, pool, dbs, accounts)
+}
+
+func (a *Adapter) countersOfMany(ctx context.Context, q querier, dbs []string, accounts []engine.AccountRef) (map[string]engine.Counters, error) {
+	var c engine.Counters
+	var tables map[string][]engine.TableCounter
+	err := a.reading(ctx, q, &c, func(mysql bool) error {
+		var err error
+		if tables, err = a.tablesOfMany(ctx, q, mysql, dbs); err != nil {
+			return err
+		}
+		return a.accountsRead(ctx, q, mysql, accounts, &c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]engine.Counters, len(dbs))
+	for _, db := range dbs {
+		one := c
+		one.Tables = nil
+		if c.On {
+			one.Tables = tables[db]
+		}
+		out[db] = one
+	}
+	return out, nil
+}
+
+// reading reads the counters with read, between two readings of their epoch (see Counters),
+// up to epochReads times while the epoch changes under it.
+func (a *Adapter) reading(ctx context.Context, q querier, c *engine.Counters, read func(mysql bool) error) error {
 	si, err := a.serverInfo(ctx, q)
 	if err != nil {
-		return engine.Counters{}, err
+		return err
 	}
-	var c engine.Counters
 	for range epochReads {
 		var settled bool
-		c, settled, err = a.countersOnce(ctx, q, si, db, accounts)
+		settled, err = a.countersOnce(ctx, q, si, c, read)
 		if err != nil || settled {
-			return c, err
+			return err
 		}
 	}
 	c.Epoch += ",unsettled:" + strconv.FormatInt(time.Now().UnixNano(), 10)
-	return c, nil
+	return nil
 }
 
 // countersEpoch reads whether the counters count and their epoch (see counters).
@@ -487,30 +544,71 @@ func (a *Adapter) countersEpoch(ctx context.Context, q querier, si serverInfo) (
 	return n != 0, epoch, nil
 }
 
-// countersOnce is one reading; settled is false when the epoch changed while it read.
-func (a *Adapter) countersOnce(ctx context.Context, q querier, si serverInfo, db string, accounts []engine.AccountRef) (c engine.Counters, settled bool, err error) {
+// countersOnce is one reading into c; settled is false when the epoch changed while it read.
+func (a *Adapter) countersOnce(ctx context.Context, q querier, si serverInfo, c *engine.Counters, read func(mysql bool) error) (settled bool, err error) {
 	mysql := si.engine == "mysql"
-	c = engine.Counters{At: time.Now().UTC(), Source: countersMariaDB}
+	*c = engine.Counters{At: time.Now().UTC(), Source: countersMariaDB}
 	if mysql {
 		c.Source = countersMySQL
 	}
 	c.On, c.Epoch, err = a.countersEpoch(ctx, q, si)
 	if err != nil || !c.On {
-		return c, true, err
+		return true, err
 	}
-	if err := a.countersRead(ctx, q, mysql, db, accounts, &c); err != nil {
-		return engine.Counters{}, false, err
+	if err := read(mysql); err != nil {
+		*c = engine.Counters{}
+		return false, err
 	}
 	on, epoch, err := a.countersEpoch(ctx, q, si)
 	if err != nil {
-		return engine.Counters{}, false, err
+		*c = engine.Counters{}
+		return false, err
 	}
 	if !on {
 		// Switched off while read: what was read stands (userstat off keeps its counts),
 		// but nothing counts now.
 		c.On = false
 	}
-	return c, epoch == c.Epoch, nil
+	return epoch == c.Epoch, nil
+}
+
+// tablesOfMany reads the table counters of every database of dbs, by database. The
+// statement lists them with IN, which compares as the column's collation does; the exact
+// name is compared here, as the one-database statement compares it in binary.
+func (a *Adapter) tablesOfMany(ctx context.Context, q querier, mysql bool, dbs []string) (map[string][]engine.TableCounter, error) {
+	out := map[string][]engine.TableCounter{}
+	if len(dbs) == 0 {
+		return out, nil
+	}
+	query := tablesManyMariaDB
+	if mysql {
+		query = tablesManyMySQL
+	}
+	args := make([]any, len(dbs))
+	want := make(map[string]bool, len(dbs))
+	for i, db := range dbs {
+		args[i], want[db] = db, true
+	}
+	err := a.each(ctx, q, query+placeholders(len(dbs))+" ORDER BY 1, 2", args, func(r *sql.Rows) error {
+		var db string
+		var t engine.TableCounter
+		if err := r.Scan(&db, &t.Table, &t.Reads, &t.Writes); err != nil {
+			return err
+		}
+		if want[db] {
+			out[db] = append(out[db], t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the table counters of %d databases: %w", len(dbs), err)
+	}
+	return out, nil
+}
+
+// placeholders is "(?, ?, ...)" for n values.
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
 // countersRead reads the tables' and the accounts' counters into c.
@@ -530,6 +628,11 @@ func (a *Adapter) countersRead(ctx context.Context, q querier, mysql bool, db st
 	if err != nil {
 		return fmt.Errorf("read the table counters of %q: %w", db, err)
 	}
+	return a.accountsRead(ctx, q, mysql, accounts, c)
+}
+
+// accountsRead reads the accounts' refused logins and statements into c.
+func (a *Adapter) accountsRead(ctx context.Context, q querier, mysql bool, accounts []engine.AccountRef, c *engine.Counters) error {
 	if len(accounts) == 0 {
 		return nil
 	}
@@ -541,7 +644,8 @@ func (a *Adapter) countersRead(ctx context.Context, q querier, mysql bool, db st
 			users = append(users, acct.User)
 		}
 	}
-	in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(users)), ", ") + ")"
+	in := placeholders(len(users))
+	var err error
 	if mysql {
 		err = a.each(ctx, q, accountsMySQL+in+" GROUP BY USER, ERROR_NUMBER", users, func(r *sql.Rows) error {
 			var user string

@@ -122,3 +122,28 @@ func TestMariaDBCountersEpochCountsFlushes(t *testing.T) {
 	require.False(t, c4.On)
 	require.Equal(t, []string{wantEpoch, tablesMariaDB, wantEpoch}, s.sent())
 }
+
+// One reading serves many databases: one statement for their tables (each database gets
+// only rows of its exact name), the accounts of all of them, and the epoch around it.
+func TestMariaDBCountersOfManyIsOneReading(t *testing.T) {
+	a, s, db := mariadbScripted(t)
+	ctx := testCtx(t)
+	epoch := []driver.Value{int64(1), int64(1767225600), int64(4)}
+	tables := tablesManyMariaDB + "(?, ?) ORDER BY 1, 2"
+	accounts := accountsMariaDB + "(?, ?)"
+	s.on(epochMariaDB, cols(3), epoch)
+	s.on(tables, cols(4),
+		[]driver.Value{"billing", "inv", int64(5), int64(1)},
+		[]driver.Value{"SHOP", "t", int64(99), int64(99)}, // another database, as IN compares case-insensitively
+		[]driver.Value{"shop", "t", int64(30), int64(2)})
+	s.on(accounts, cols(3), []driver.Value{"app", int64(2), int64(3)}, []driver.Value{"bill", int64(0), int64(1)})
+	refs := []engine.AccountRef{{User: "app", Host: "%"}, {User: "bill", Host: "%"}}
+	got, err := a.countersOfMany(ctx, db, []string{"billing", "shop"}, refs)
+	require.NoError(t, err)
+	require.Equal(t, []string{epochMariaDB, tables, accounts, epochMariaDB}, s.sent())
+	require.Equal(t, []engine.TableCounter{{Table: "t", Reads: 30, Writes: 2}}, got["shop"].Tables)
+	require.Equal(t, []engine.TableCounter{{Table: "inv", Reads: 5, Writes: 1}}, got["billing"].Tables)
+	require.Equal(t, "mariadb-started:1767225600,flushes:4", got["shop"].Epoch)
+	require.Equal(t, got["shop"].Accounts, got["billing"].Accounts)
+	require.Equal(t, []engine.AccountCounter{{AccountRef: refs[0], DeniedLogins: 2, RefusedStatements: 3}, {AccountRef: refs[1], RefusedStatements: 1}}, got["shop"].Accounts)
+}

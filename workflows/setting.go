@@ -1,0 +1,184 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+// SettingKeeperName is the workflow that keeps one server-wide setting (MariaDB's
+// userstat) switched on for as long as any retirement on the server needs it.
+const SettingKeeperName = activities.SettingKeeperWorkflow
+
+// SettingKeeper is the reference count of a server setting that retire switches on for the
+// sampling windows. Without it, each retirement switched it on and back off on its own:
+// the first to end switched it off under its neighbours, whose evidence then said the
+// counters were off and waited for a person. Now every retirement that needs the setting
+// holds it here (an Update, started with the keeper if none runs): the first hold switches
+// it on and remembers how it was, the last release puts it back, and the keeper ends.
+//
+// One keeper per server and variable (activities.SettingKeeperID): every connection
+// profile and every worker reaching the server meets the same one.
+func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
+	k := &keeper{st: st}
+	if k.st.Holders == nil {
+		k.st.Holders = map[string]string{}
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.UpdateHoldSetting, k.hold,
+		workflow.UpdateHandlerOptions{Validator: validHold}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.UpdateReleaseSetting, k.release,
+		workflow.UpdateHandlerOptions{Validator: validRelease}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, "setting", func() (activities.KeeperState, error) { return k.st, nil }); err != nil {
+		return err
+	}
+	for {
+		k.describe(ctx)
+		// Idle: nobody holds it and it is as it was. A keeper started by a hold that is
+		// still on its way waits for it (the hold arrives with the start). Nobody holds it
+		// but it is still on: the last release could not put it back; try again later.
+		stranded := func() bool { return len(k.st.Holders) == 0 && k.st.On }
+		err := workflow.Await(ctx, func() bool {
+			return !k.busy && (k.idle() && k.st.Holds > 0 || stranded() || long(ctx))
+		})
+		if err != nil {
+			return err
+		}
+		if stranded() && !long(ctx) {
+			if err := workflow.Sleep(ctx, 10*time.Minute); err != nil {
+				return err
+			}
+			if _, err := k.release(ctx, ""); err != nil {
+				workflow.GetLogger(ctx).Error("Could not put the setting back; trying again", "error", err)
+			}
+			continue
+		}
+		if !k.idle() {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !k.busy }); err != nil {
+				return err
+			}
+			return workflow.NewContinueAsNewError(ctx, SettingKeeperName, k.st)
+		}
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return err
+		}
+		if k.idle() && !k.busy {
+			return nil
+		}
+	}
+}
+
+type keeper struct {
+	st activities.KeeperState
+	// busy is true while a handler switches the setting: holds and releases take turns.
+	busy bool
+}
+
+func (k *keeper) idle() bool { return len(k.st.Holders) == 0 && !k.st.On }
+
+func validHold(h activities.Hold) error {
+	if h.Holder == "" || h.Connection == "" || h.Source == "" {
+		return errors.New("a hold names its holder, connection and source")
+	}
+	return nil
+}
+
+func validRelease(holder string) error {
+	if holder == "" {
+		return errors.New("a release names its holder")
+	}
+	return nil
+}
+
+// keeperOptions: switching a setting is one statement; a server that does not answer is
+// retried for a while, then the holder is told (its sampling then says the source is off).
+var keeperOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, MaximumAttempts: 10, NonRetryableErrorTypes: nonRetryable},
+}
+
+// hold adds the holder; the first switches the setting on.
+func (k *keeper) hold(ctx workflow.Context, h activities.Hold) (engine.SettingChange, error) {
+	if err := workflow.Await(ctx, func() bool { return !k.busy }); err != nil {
+		return engine.SettingChange{}, err
+	}
+	k.busy = true
+	defer func() { k.busy = false }()
+	if !k.st.On {
+		opts := keeperOptions
+		opts.Summary = fmt.Sprintf("Switch on %s through %s for %s", h.Source, h.Connection, h.Holder)
+		var ch engine.SettingChange
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.SwitchSourceOn, h).Get(ctx, &ch); err != nil {
+			return engine.SettingChange{}, err
+		}
+		k.st.Change, k.st.On, k.st.Connection = ch, true, h.Connection
+	}
+	k.st.Holders[h.Holder] = h.Connection
+	k.st.Holds++
+	k.describe(ctx)
+	return k.st.Change, nil
+}
+
+// release removes the holder (twice is once); the last puts the setting back as the first
+// hold found it.
+func (k *keeper) release(ctx workflow.Context, holder string) (bool, error) {
+	if err := workflow.Await(ctx, func() bool { return !k.busy }); err != nil {
+		return false, err
+	}
+	k.busy = true
+	defer func() { k.busy = false }()
+	delete(k.st.Holders, holder)
+	if len(k.st.Holders) > 0 || !k.st.On {
+		k.describe(ctx)
+		return false, nil
+	}
+	opts := keeperOptions
+	opts.Summary = fmt.Sprintf("Put %s back to %s: no retirement needs it any more", k.st.Change.Variable, k.st.Change.Before)
+	in := activities.RestoreSettingsInput{Target: activities.Target{Connection: k.st.Connection}, Changes: []engine.SettingChange{k.st.Change}}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.RestoreSettings, in).Get(ctx, nil); err != nil {
+		return false, err
+	}
+	k.st.On = false
+	k.describe(ctx)
+	return true, nil
+}
+
+func (k *keeper) describe(ctx workflow.Context) {
+	holders := make([]string, 0, len(k.st.Holders))
+	for h := range k.st.Holders {
+		holders = append(holders, h)
+	}
+	sort.Strings(holders)
+	text := fmt.Sprintf("**%s** %s for %d retirement(s); put back to %s when the last one ends.", k.st.Change.Variable, onOff(k.st.On), len(holders), k.st.Change.Before)
+	for i, h := range holders {
+		if i == 20 {
+			text += fmt.Sprintf("\n- … and %d more", len(holders)-20)
+			break
+		}
+		text += "\n- " + h
+	}
+	workflow.SetCurrentDetails(ctx, text)
+}
+
+// long is when the keeper starts over: a thousand retirements are two thousand updates.
+func long(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > 2000
+}
+
+func onOff(on bool) string {
+	if on {
+		return "kept on"
+	}
+	return "as it was"
+}

@@ -1,0 +1,115 @@
+package workflows
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/engine"
+)
+
+var userstatOn = engine.SettingChange{Source: engine.SourceTableCounters, Variable: "userstat", Before: "OFF", After: "ON"}
+
+// keeperEnv is a setting keeper in the test suite whose switching is counted.
+func keeperEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, switched, restored *int, update func(at time.Duration, name string, arg any)) {
+	var ts testsuite.WorkflowTestSuite
+	env = ts.NewTestWorkflowEnvironment()
+	env.RegisterActivity(a)
+	switched, restored = new(int), new(int)
+	env.OnActivity(a.SwitchSourceOn, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.Hold) (engine.SettingChange, error) {
+		*switched++
+		return userstatOn, nil
+	})
+	env.OnActivity(a.RestoreSettings, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RestoreSettingsInput) error {
+		require.Equal(t, []engine.SettingChange{userstatOn}, in.Changes, "put back as the first hold found it")
+		*restored++
+		return nil
+	})
+	update = func(at time.Duration, name string, arg any) {
+		env.RegisterDelayedCallback(func() {
+			env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { t.Errorf("%s %v refused: %v", name, arg, err) }, OnAccept: func() {},
+				OnComplete: func(_ any, err error) {
+					if err != nil {
+						t.Errorf("%s %v failed: %v", name, arg, err)
+					}
+				},
+			}, arg)
+		}, at)
+	}
+	return env, switched, restored, update
+}
+
+func holdBy(who string) activities.Hold {
+	return activities.Hold{Holder: who, Connection: "db1", Source: engine.SourceTableCounters}
+}
+
+// The first hold switches the setting on, the last release puts it back, and nothing in
+// between touches it, whatever the order and however often one retirement holds.
+func TestTheSettingKeeperSwitchesOnceEachWay(t *testing.T) {
+	env, switched, restored, update := keeperEnv(t)
+	update(time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:a"))
+	update(2*time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:b"))
+	update(3*time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:b")) // twice is once
+	update(4*time.Second, activities.UpdateReleaseSetting, "retire:db1:a")
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, 1, *switched)
+		require.Zero(t, *restored, "a release while another retirement holds it must not put it back")
+	}, 5*time.Second)
+	update(6*time.Second, activities.UpdateReleaseSetting, "retire:db1:b")
+	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError(), "the keeper ends with its last holder")
+	require.Equal(t, 1, *switched)
+	require.Equal(t, 1, *restored)
+}
+
+// A keeper that started over (continue-as-new) carries its holders and how the setting
+// was: the next run neither switches it again nor forgets to put it back.
+func TestTheSettingKeeperCarriesItsHoldersOver(t *testing.T) {
+	env, switched, restored, update := keeperEnv(t)
+	carried := activities.KeeperState{Holders: map[string]string{"retire:db1:b": "db1"}, Change: userstatOn, On: true, Connection: "db1", Holds: 1200}
+	update(time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:c"))
+	update(2*time.Second, activities.UpdateReleaseSetting, "retire:db1:b")
+	env.RegisterDelayedCallback(func() { require.Zero(t, *restored) }, 3*time.Second)
+	update(4*time.Second, activities.UpdateReleaseSetting, "retire:db1:c")
+	env.ExecuteWorkflow(SettingKeeper, carried)
+	require.NoError(t, env.GetWorkflowError())
+	require.Zero(t, *switched, "it was on already")
+	require.Equal(t, 1, *restored)
+}
+
+// A last release that cannot put the setting back (the server did not answer) leaves the
+// keeper running, and it tries again until the setting is as it was.
+func TestTheSettingKeeperTriesAgainToPutItBack(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	env.RegisterActivity(a)
+	env.OnActivity(a.SwitchSourceOn, mock.Anything, mock.Anything).Return(userstatOn, nil)
+	tries := 0
+	env.OnActivity(a.RestoreSettings, mock.Anything, mock.Anything).Return(func(context.Context, activities.RestoreSettingsInput) error {
+		tries++
+		if tries == 1 {
+			return temporal.NewNonRetryableApplicationError("server gone", "Refused", nil)
+		}
+		return nil
+	})
+	var released error
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(activities.UpdateHoldSetting, "", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}}, holdBy("retire:db1:a"))
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(activities.UpdateReleaseSetting, "", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {},
+			OnComplete: func(_ any, err error) { released = err }}, "retire:db1:a")
+	}, 2*time.Second)
+	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
+	require.Error(t, released, "the holder is told it was not put back")
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 2, tries, "tried again, and ended once it was put back")
+}
