@@ -628,6 +628,14 @@ func fleetRequesterText(st workflows.FleetStatus) string {
 	return provenBy(who, st.RequesterVerified)
 }
 
+// fleetSignoff is text, unless the fleet's reason needs no sign-off (a migration).
+func fleetSignoff(st workflows.FleetStatus, text string) string {
+	if st.Request.Reason == workflows.ReasonMigration {
+		return ""
+	}
+	return text
+}
+
 // fleetNext says what happens now and what is expected of people.
 func fleetNext(st workflows.FleetStatus) string {
 	name := st.Request.Name
@@ -636,7 +644,7 @@ func fleetNext(st workflows.FleetStatus) string {
 	switch st.Phase {
 	case workflows.FleetRunning:
 		if w, ok := currentWave(st); ok && w.Number == 1 {
-			s := fmt.Sprintf("the beta wave (%s) starts now; each retirement waits for its owners' sign-off (`retire approve <connection> <database>`)", plural(len(w.Objects), "object", "objects"))
+			s := fmt.Sprintf("the beta wave (%s) starts now", plural(len(w.Objects), "object", "objects")) + fleetSignoff(st, "; each retirement waits for its owners' sign-off (`retire approve <connection> <database>`)")
 			if len(st.Waves) > 1 {
 				return s + "; after it, " + proceed + " starts wave 2" + follow
 			}
@@ -1507,10 +1515,12 @@ func fleetDecided(update, name string, rec workflows.FleetDecisionRecord, st wor
 			}
 		}
 		s := fmt.Sprintf("go for wave %d of %d", w.Number, len(st.Waves))
-		if w.Name != "" {
-			s += fmt.Sprintf(" (%s, %s)", w.Name, plural(len(w.Objects), "object", "objects"))
+		if count := plural(len(w.Objects), "object", "objects"); w.Name != "" && w.Name != count {
+			s += fmt.Sprintf(" (%s, %s)", w.Name, count)
+		} else if w.Name != "" {
+			s += " (" + count + ")"
 		}
-		return s + " given by " + who + "; its retirements start now, each waiting for its owners' sign-off" + follow
+		return s + " given by " + who + "; its retirements start now" + fleetSignoff(st, ", each waiting for its owners' sign-off") + follow
 	case workflows.UpdateFleetPause:
 		return fmt.Sprintf("fleet %s paused by %s: no child starts its archive and drop and no wave starts; those archiving or dropping finish; "+
 			"resume with `retire fleet resume %s --as <requester or DBA>`", name, who, name)

@@ -646,3 +646,22 @@ func TestFleetStatusSaysWhatEachRetirementWaitsFor(t *testing.T) {
 	assert.Regexp(t, `(?m)^  a/db1\s+1\s+observe\s+owner sign-off \(retire approve --as <owner>\), or an objection\s+-$`, text)
 	assert.NotContains(t, text, "\nnext:", "a running fleet waits for nobody itself")
 }
+
+// A migration needs no sign-off, and the fleet's words do not promise one; a wave named by
+// its size is not named twice.
+func TestFleetWordsForAMigration(t *testing.T) {
+	st := workflows.FleetStatus{Phase: workflows.FleetRunning, Wave: 1,
+		Request: workflows.FleetRequest{Name: "shop", Reason: workflows.ReasonMigration},
+		Waves:   []workflows.FleetWave{{Number: 1, Name: "beta", Objects: []string{"a/x", "b/y"}}, {Number: 2, Name: "18 objects", Objects: make([]string, 18)}}}
+	assert.NotContains(t, fleetNext(st), "sign-off")
+	st.Request.Reason = workflows.ReasonDecommission
+	assert.Contains(t, fleetNext(st), "each retirement waits for its owners' sign-off")
+}
+
+func TestFleetGoForAWaveNamedByItsSize(t *testing.T) {
+	st := workflows.FleetStatus{Request: workflows.FleetRequest{Name: "shop", Reason: workflows.ReasonMigration},
+		Waves: []workflows.FleetWave{{Number: 1, Name: "beta"}, {Number: 2, Name: "18 objects", Objects: make([]string, 18)}}}
+	got := fleetDecided(workflows.UpdateFleetProceed, "shop", workflows.FleetDecisionRecord{Wave: 2}, st)
+	assert.True(t, strings.HasPrefix(got, "go for wave 2 of 2 (18 objects) given by "), got)
+	assert.NotContains(t, got, "sign-off")
+}
