@@ -107,6 +107,8 @@ const fleetFileHelp = `The file (YAML; a key this list does not name is an error
   strategy: revoke            # or rename (default revoke)
   verify: checksums           # or restore (default checksums)
   store: archive              # store profile of the worker (default: its default store)
+  digest_every: 1h            # each person gets one digest of all their objects at most this often
+                              # (default: the worker's, 1h; sooner when a deadline is near; at most 24h)
   waves:
     beta: [db1/shop, db2/billing]   # the first wave (default: the first object of each connection)
     group: per-connection     # the waves after it: all, one, n (groups of n) or per-connection (default)
@@ -129,6 +131,9 @@ type fleetFile struct {
 	Verify    string            `yaml:"verify"`
 	Store     string            `yaml:"store"`
 	Waves     fleetFileWaves    `yaml:"waves"`
+
+	// DigestEvery is the owners' digest interval as written, like the windows.
+	DigestEvery string `yaml:"digest_every"`
 }
 
 type fleetFileObject struct {
@@ -149,7 +154,7 @@ type fleetFileWaves struct {
 
 // fileKeys are the keys each part of the file knows, for the error about one it does not.
 var fileKeys = map[string]struct{ where, keys string }{
-	"fleetFile":       {"at the top level", "name, reason, ticket, requester, objects, sample, observe, strategy, verify, store, waves"},
+	"fleetFile":       {"at the top level", "name, reason, ticket, requester, objects, sample, observe, strategy, verify, store, digest_every, waves"},
 	"fleetFileObject": {"in an object", "connection, object, owners"},
 	"fleetFileWaves":  {"in waves", "beta, group, n, done_when, observed_for, per_connection, failure_budget"},
 }
@@ -236,7 +241,7 @@ func (l fileLines) line(msg string, f fleetFile) int {
 	}
 	for _, p := range []struct{ prefix, key string }{
 		{"fleet name", "name"}, {"reason", "reason"}, {"requester", "requester"}, {"strategy", "strategy"},
-		{"verify", "verify"}, {"store", "store"}, {"observation window", "observe"}, {"the fleet has", "objects"},
+		{"verify", "verify"}, {"store", "store"}, {"observation window", "observe"}, {"the fleet has", "objects"}, {"digest_every", "digest_every"},
 	} {
 		if strings.HasPrefix(msg, p.prefix) {
 			return l.top[p.key]
@@ -326,6 +331,7 @@ func parseFleetFile(file string, data []byte, getenv func(string) string) (workf
 		{"sample", f.Sample, lines.top["sample"], &req.SampleWindow},
 		{"observe", f.Observe, lines.top["observe"], &req.ObserveWindow},
 		{"waves.observed_for", f.Waves.ObservedFor, lines.waves["observed_for"], &req.Waves.ObservedFor},
+		{"digest_every", f.DigestEvery, lines.top["digest_every"], &req.DigestEvery},
 	} {
 		if w.text == "" {
 			continue
@@ -616,8 +622,12 @@ func pacingText(req workflows.FleetRequest) string {
 	if w.DoneWhen == workflows.DoneObserved {
 		done = "once observed for " + days(w.ObservedFor)
 	}
-	return fmt.Sprintf("beta first, %s; a child counts for its wave %s; at most %d per connection in archive or drop; the fleet pauses after %s",
+	text := fmt.Sprintf("beta first, %s; a child counts for its wave %s; at most %d per connection in archive or drop; the fleet pauses after %s",
 		then, done, w.PerConnection, plural(w.FailureBudget, "failure", "failures"))
+	if req.DigestEvery > 0 {
+		text += "; owners' digests at most every " + days(req.DigestEvery)
+	}
+	return text
 }
 
 func fleetRequesterText(st workflows.FleetStatus) string {

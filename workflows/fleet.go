@@ -11,7 +11,10 @@ package workflows
 // whenever its history grows past a few thousand events, carrying its whole state in
 // FleetState. It therefore never holds a child's future across runs: children tell the fleet
 // how they stand with signals (SignalFleetReport), ask it for a slot before their archive
-// (SignalFleetSlot) and are granted one by signal (SignalFleetSlotGranted).
+// (SignalFleetSlot) and are granted one by signal (SignalFleetSlotGranted). Their routine
+// notices to owners go to the fleet too (SignalFleetNotice), which sends each person one
+// digest (fleet_digest.go), and the fleet looks, now and then, for children that ended
+// without telling it (fleet_watch.go).
 
 import (
 	"crypto/sha256"
@@ -160,6 +163,9 @@ type FleetRequest struct {
 	// (empty: the worker's default).
 	Store string   `json:"store,omitempty"`
 	Waves WavePlan `json:"waves"`
+	// DigestEvery is how often at most the fleet sends each person its owners' digest
+	// (0: the worker's default, 1h; a minute on a dev worker).
+	DigestEvery time.Duration `json:"digest_every,omitempty"`
 	// Proof is the requester's, over Says, for decision fleet-start and the fleet's id.
 	Proof *proof.Proof `json:"proof,omitempty"`
 }
@@ -225,10 +231,16 @@ func (r FleetRequest) Says() string {
 		fmt.Fprintf(h, "beta\t%s\n", b)
 	}
 	w := r.Waves
-	return fmt.Sprintf("retire-fleet %s reason=%s requester=%s ticket=%s strategy=%s sample=%s observe=%s verify=%s store=%s "+
+	says := fmt.Sprintf("retire-fleet %s reason=%s requester=%s ticket=%s strategy=%s sample=%s observe=%s verify=%s store=%s "+
 		"group=%s n=%d done_when=%s observed_for=%s per_connection=%d failure_budget=%d objects=%d beta=%d sha256=%s",
 		r.Name, r.Reason, r.Requester, r.Ticket, r.Strategy, r.SampleWindow, r.ObserveWindow, r.Verify, r.Store,
 		w.Group, w.N, w.DoneWhen, w.ObservedFor, w.PerConnection, w.FailureBudget, len(r.Objects), len(w.Beta), hex.EncodeToString(h.Sum(nil)))
+	// Only when set: fleets signed before digests sign (and their children check) the
+	// statement without it.
+	if r.DigestEvery != 0 {
+		says += " digest_every=" + r.DigestEvery.String()
+	}
+	return says
 }
 
 // Validate checks everything that can be checked without a database; each child's plan
@@ -319,6 +331,12 @@ func (r FleetRequest) Validate() error {
 	}
 	if w.FailureBudget < 0 {
 		add("failure_budget cannot be negative")
+	}
+	switch {
+	case r.DigestEvery < 0:
+		add("digest_every cannot be negative")
+	case r.DigestEvery > MaxDigestEvery:
+		add("digest_every %s is longer than %s: sign-offs are asked for daily, and a digest must not skip one", days(r.DigestEvery), days(MaxDigestEvery))
 	}
 	return errors.Join(errs...)
 }
@@ -568,6 +586,11 @@ type FleetPlanResult struct {
 	DBAs      []string   `json:"dbas,omitempty"`
 	Requester string     `json:"requester"`
 	Store     string     `json:"store,omitempty"`
+	// DigestEvery and WatchEvery are the worker's intervals for the owners' digest (when
+	// the request does not say) and for the look for children that vanished; 0 in fleets
+	// planned before them: the defaults.
+	DigestEvery time.Duration `json:"digest_every,omitempty"`
+	WatchEvery  time.Duration `json:"watch_every,omitempty"`
 }
 
 // FleetRecordInput asks to write the fleet record.
@@ -621,6 +644,10 @@ type FleetState struct {
 	RunCount          int                        `json:"run_count,omitempty"`
 	Runs              []FleetRun                 `json:"runs,omitempty"`
 	MaxEvents         int                        `json:"max_events,omitempty"`
+	// Digest is the owners' digest: the notices waiting for it, and those sent.
+	Digest *FleetDigest `json:"digest,omitempty"`
+	// WatchAt is when the fleet next looks for children that ended without a report.
+	WatchAt time.Time `json:"watch_at,omitzero"`
 }
 
 // FleetStatus is what the fleet-status query returns, the fleet's result, and its record.
@@ -654,6 +681,9 @@ type FleetStatus struct {
 	MaxEvents int        `json:"max_events"`
 	RunCount  int        `json:"run_count"`
 	Runs      []FleetRun `json:"runs,omitempty"`
+	// Digest is the owners' digest; WatchAt the next look for children that vanished.
+	Digest  *FleetDigest `json:"digest,omitempty"`
+	WatchAt time.Time    `json:"watch_at,omitzero"`
 }
 
 // Child finds one object of the fleet by its key, connection/object.
@@ -695,6 +725,13 @@ type fleet struct {
 	stopTimer   workflow.CancelFunc
 	reports     workflow.ReceiveChannel
 	slots       workflow.ReceiveChannel
+	notices     workflow.ReceiveChannel
+	// digesting: a digest is on its way; checking: a look for vanished children is.
+	digesting, checking bool
+	// watching is false for runs from before the look for vanished children (replay);
+	// vanished are the closed children the last look found, for drain to take in.
+	watching bool
+	vanished []activities.ClosedChild
 }
 
 // RetireFleet retires the objects of a fleet, wave by wave.
@@ -747,6 +784,10 @@ func openFleet(ctx workflow.Context, st FleetState) (*fleet, error) {
 	// a child's last report went missing and its fleet waited for ever).
 	f.reports = workflow.GetSignalChannel(ctx, SignalFleetReport)
 	f.slots = workflow.GetSignalChannel(ctx, SignalFleetSlot)
+	f.notices = workflow.GetSignalChannel(ctx, SignalFleetNotice)
+	if f.watching = workflow.GetVersion(ctx, "fleet-watch-children", workflow.DefaultVersion, 1) == 1; f.watching {
+		f.events++ // its marker
+	}
 	if f.s.Signers != nil {
 		// Later runs set it again rather than trust that continue-as-new carried it over.
 		f.upsertName(ctx)
@@ -823,6 +864,10 @@ func (f *fleet) loop(ctx workflow.Context) (FleetStatus, error) {
 			return f.finish(ctx)
 		}
 		if why := f.handoverDue(ctx); why != "" {
+			if f.boundary {
+				// A wave's end is news its owners hear at once; the handover waits for it.
+				f.sendDigest(ctx, why)
+			}
 			return f.handover(ctx, why)
 		}
 		if err := f.wait(ctx); err != nil {
@@ -840,7 +885,7 @@ func (f *fleet) wait(ctx workflow.Context) error {
 	f.armTimer(ctx)
 	seen := f.changes
 	err := workflow.Await(ctx, func() bool {
-		return f.changes != seen || f.reports.Len() > 0 || f.slots.Len() > 0 || (f.timer != nil && f.timer.IsReady())
+		return f.changes != seen || f.reports.Len() > 0 || f.slots.Len() > 0 || f.notices.Len() > 0 || (f.timer != nil && f.timer.IsReady())
 	})
 	f.events += costTask
 	if f.timer != nil && f.timer.IsReady() {
@@ -849,9 +894,17 @@ func (f *fleet) wait(ctx workflow.Context) error {
 	return err
 }
 
-// armTimer keeps one timer, for the earliest moment a child's observation counts as done.
+// armTimer keeps one timer, for the earliest moment the fleet has something to do on its
+// own: a child's observation counts as done, the owners' digest is due, or the next look for
+// vanished children.
 func (f *fleet) armTimer(ctx workflow.Context) {
-	next := f.nextDeadline()
+	next, summary := f.nextDeadline(), "a child's observation counts for its wave at "
+	if at, why := f.digestDue(); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next, summary = at, "send the owners' digest ("+why+") at "
+	}
+	if at := f.watchDue(); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next, summary = at, "look for children that ended without a report at "
+	}
 	if next.IsZero() || (f.timer != nil && !next.Before(f.timerAt)) {
 		return
 	}
@@ -860,7 +913,7 @@ func (f *fleet) armTimer(ctx workflow.Context) {
 		f.events++
 	}
 	tctx, stop := workflow.WithCancel(ctx)
-	f.timer = workflow.NewTimerWithOptions(tctx, next.Sub(f.now(ctx)), workflow.TimerOptions{Summary: "a child's observation counts for its wave at " + stamp(next)})
+	f.timer = workflow.NewTimerWithOptions(tctx, next.Sub(f.now(ctx)), workflow.TimerOptions{Summary: summary + stamp(next)})
 	f.timerAt, f.stopTimer = next, stop
 	f.events += costTimer
 }
@@ -900,6 +953,14 @@ func (f *fleet) drain(ctx workflow.Context) {
 		}
 		f.slotRequest(req)
 	}
+	for {
+		var n FleetNotice
+		if !f.notices.ReceiveAsync(&n) {
+			break
+		}
+		f.notice(ctx, n)
+	}
+	f.takeVanished(ctx)
 }
 
 // report takes a child's report in.
@@ -1050,6 +1111,8 @@ func (f *fleet) act(ctx workflow.Context) {
 	f.cancelChildren(ctx)
 	f.grantSlots(ctx)
 	f.advance(ctx)
+	f.digestIfDue(ctx)
+	f.watchIfDue(ctx)
 }
 
 // cancelChildren asks every child that is excluded, or all of them on abort, to stop, if it
@@ -1471,6 +1534,11 @@ func (f *fleet) finish(ctx workflow.Context) (FleetStatus, error) {
 	} else {
 		f.s.Phase, f.s.Outcome = FleetDone, "done: "+counts
 	}
+	if d := f.s.Digest; d != nil && len(d.Pending) > 0 {
+		// The last children's outcomes, and anything still pending, before the record.
+		f.sendDigest(ctx, "the fleet ended")
+		_ = workflow.Await(ctx, func() bool { return !f.digesting })
+	}
 	n := f.length(ctx)
 	f.s.MaxEvents = max(f.s.MaxEvents, n)
 	if store := f.s.Signers.Store; store != "" {
@@ -1507,7 +1575,7 @@ func (f *fleet) status(ctx workflow.Context) FleetStatus {
 		WorkflowID: f.id, RunID: f.run, Namespace: f.namespace, Request: req, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
 		Signers: s.Signers, RequesterVerified: s.RequesterVerified, Waves: s.Waves, Objects: s.Objects, Decisions: s.Decisions,
 		Failures: s.Failures, Paused: s.Paused, Aborted: s.Aborted, Slots: s.Slots, Outcome: s.Outcome, RecordKeys: s.RecordKeys,
-		Events: f.length(ctx), RunCount: s.RunCount, Runs: s.Runs,
+		Events: f.length(ctx), RunCount: s.RunCount, Runs: s.Runs, Digest: s.Digest, WatchAt: s.WatchAt,
 	}
 	st.MaxEvents = max(s.MaxEvents, st.Events)
 	if len(s.Waves) > 0 {

@@ -54,6 +54,7 @@ func FleetMarkdown(s FleetStatus, full bool) string {
 	row("Waves", fmt.Sprintf("%s; a child counts once %s; at most %d per connection in archive or drop; pause after %d failures", pacing, done, w.PerConnection, w.FailureBudget))
 	row("Windows", fmt.Sprintf("sampling %s, observation %s, strategy %s, verify %s", days(req.SampleWindow), days(req.ObserveWindow), req.Strategy, req.Verify))
 	row("Counts", phaseCounts(s.Objects))
+	row("Owners' digest", digestText(s.Digest))
 	row("Workflow", s.WorkflowID+" / "+s.RunID)
 	row("Started", when(s.StartedAt))
 	row("Finished", when(s.FinishedAt))
@@ -125,6 +126,19 @@ func FleetMarkdown(s FleetStatus, full bool) string {
 				what += fmt.Sprintf(" wave %d", d.Wave)
 			}
 			fmt.Fprintf(&b, "- %s **%s** at %s %s%s\n", d.By, what, when(d.At), quoted(d.Note), proven(d.Verified))
+		}
+	}
+	if d := s.Digest; d != nil && len(d.Log) > 0 {
+		b.WriteString("\n### Owners' digests\n\nEach person got one mail per digest for all their objects; each retirement's own record lists its notices.\n\n| digest | at | why | notices | objects | people mailed | delivered |\n|---|---|---|---|---|---|---|\n")
+		for _, x := range d.Log {
+			delivered := "yes"
+			switch {
+			case x.Error != "":
+				delivered = "no: " + x.Error
+			case !x.Sent:
+				delivered = "no channel configured"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %d | %d | %d | %s |\n", x.Number, when(x.At), cell(x.Why), x.Notices, x.Objects, x.People, cell(delivered))
 		}
 	}
 	if full && len(s.Runs) > 0 {

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/dataretire/retire/activities"
+	"github.com/dataretire/retire/activities/notify"
 	"github.com/dataretire/retire/proof"
 )
 
@@ -53,6 +54,15 @@ type fleetSuite struct {
 	updates int
 	// gos are the outcomes of proceedEach's goes: the run's result checks them.
 	gos []*error
+	// tellOwners has the fake children hand notices to their fleet as RetireDatabase does:
+	// access cut on entering the observation, dropped before the last report.
+	tellOwners bool
+	// gone are the children that ended without a report, as Temporal would describe them;
+	// looks are what the fleet asked about them; digests what it sent owners, and when.
+	gone    map[string]activities.ClosedChild
+	looks   []activities.FleetChildrenInput
+	digests []notify.Digest
+	noticed int
 }
 
 // childScript: FailAt fails the child on entering the phase, ObjectAt ends it as an owner's
@@ -60,6 +70,9 @@ type fleetSuite struct {
 type childScript struct {
 	FailAt, ObjectAt Phase
 	Observe, Drop    time.Duration
+	// VanishAt ends the child at the end of that phase without a report, as an operator's
+	// terminate would.
+	VanishAt Phase
 }
 
 // childEvent is one line of the fake children's own log, in the order it happened.
@@ -85,6 +98,7 @@ func (s *fleetSuite) SetupTest() {
 	s.env.SetTestTimeout(2 * time.Minute)
 	s.scripts, s.log, s.records, s.planned, s.gos = map[string]childScript{}, nil, nil, nil, nil
 	s.seen, s.attrs = map[string]Request{}, map[string]string{}
+	s.tellOwners, s.gone, s.looks, s.digests, s.noticed = false, map[string]activities.ClosedChild{}, nil, nil, 0
 	s.plan = devFleetPlan
 	s.env.RegisterWorkflowWithOptions(RetireFleet, workflow.RegisterOptions{Name: FleetWorkflowName})
 	s.env.RegisterWorkflowWithOptions(s.fakeChild, workflow.RegisterOptions{Name: WorkflowName})
@@ -102,6 +116,28 @@ func (s *fleetSuite) SetupTest() {
 		s.records = append(s.records, in)
 		return activities.RecordLocation{JSONKey: in.Path + "fleet.json", MarkdownKey: in.Path + "fleet.md"}, nil
 	}, activity.RegisterOptions{Name: ActivityWriteFleetRecord})
+	s.env.RegisterActivityWithOptions(func(_ context.Context, in activities.FleetChildrenInput) (activities.FleetChildrenResult, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.looks = append(s.looks, in)
+		var res activities.FleetChildrenResult
+		for _, c := range in.Children {
+			if g, ok := s.gone[c.WorkflowID]; ok && g.RunID == c.RunID {
+				res.Closed = append(res.Closed, g)
+			}
+		}
+		return res, nil
+	}, activity.RegisterOptions{Name: ActivityCheckFleetChildren})
+	s.env.RegisterActivityWithOptions(func(_ context.Context, d notify.Digest) (notify.DigestResult, error) {
+		dm, err := notify.RenderDigest(d, "")
+		if err != nil {
+			return notify.DigestResult{}, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.digests = append(s.digests, d)
+		return notify.DigestResult{Key: d.Key, Sent: true, People: dm.For, Told: dm.Told}, nil
+	}, activity.RegisterOptions{Name: "NotifyDigest"})
 	// A cancellation can cross a child's end (it finished while the fleet decided); the test
 	// environment then asks its mock instead of the child.
 	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
@@ -137,6 +173,18 @@ func (s *fleetSuite) fakeChild(ctx workflow.Context, req Request) (Record, error
 		tell(p, outcome, errorOf(err))
 		return Record{Phase: p, Outcome: outcome}, err
 	}
+	notice := func(kind notify.Kind, phase Phase, until time.Time) {
+		if !s.tellOwners {
+			return
+		}
+		ev := notify.Event{Kind: kind, WorkflowID: id, RunID: run, Connection: req.Connection, Object: req.Object, Reason: string(req.Reason),
+			Requester: req.Requester, Owners: req.Owners, At: workflow.Now(ctx), Until: until, Phase: string(phase)}
+		if err := workflow.SignalExternalWorkflow(dctx, req.Fleet, "", SignalFleetNotice, FleetNotice{WorkflowID: id, RunID: run, Event: ev}).Get(dctx, nil); err == nil {
+			s.mu.Lock()
+			s.noticed++
+			s.mu.Unlock()
+		}
+	}
 	cancelled := func(at Phase) (Record, error) {
 		s.note(ctx, id, req.Connection, "cancelled", at)
 		return end(PhaseCancelled, "cancelled in "+string(at)+"; access restored", temporal.NewCanceledError("cancelled"))
@@ -161,6 +209,9 @@ func (s *fleetSuite) fakeChild(ctx workflow.Context, req Request) (Record, error
 			s.note(ctx, id, req.Connection, "hold", st.p)
 		}
 		tell(st.p, "", "")
+		if st.p == PhaseObserve {
+			notice(notify.AccessCut, PhaseObserve, workflow.Now(ctx).Add(st.d))
+		}
 		switch st.p {
 		case sc.FailAt:
 			return end(PhaseFailed, "failed", temporal.NewNonRetryableApplicationError("scripted failure in "+string(st.p), "Test", nil))
@@ -169,6 +220,13 @@ func (s *fleetSuite) fakeChild(ctx workflow.Context, req Request) (Record, error
 		}
 		if err := workflow.Sleep(ctx, st.d); err != nil {
 			return cancelled(st.p)
+		}
+		if st.p == sc.VanishAt {
+			s.mu.Lock()
+			s.gone[id] = activities.ClosedChild{WorkflowID: id, RunID: run, Status: activities.ChildTerminated, Reason: "terminated by an operator; no final report"}
+			s.mu.Unlock()
+			s.note(ctx, id, req.Connection, "vanished", st.p)
+			return Record{}, errors.New("the fleet must learn of this end from Temporal, not from this run")
 		}
 	}
 	// From the drop on there is no way back: cancellation no longer interrupts.
@@ -182,6 +240,7 @@ func (s *fleetSuite) fakeChild(ctx workflow.Context, req Request) (Record, error
 	slot(true)
 	tell(PhaseRecord, "", "")
 	_ = workflow.Sleep(dctx, time.Minute)
+	notice(notify.Dropped, PhaseRecord, time.Time{})
 	tell(PhaseDone, "retired", "")
 	return Record{Phase: PhaseDone, Outcome: "retired"}, nil
 }

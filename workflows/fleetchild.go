@@ -13,9 +13,10 @@ import (
 
 // The child's side of a fleet: a retirement started by a RetireFleet tells it where it
 // stands, asks it for a slot before its archive (the fleet keeps at most K of a server's
-// retirements in archive and drop at once), and takes the requester's proof of the fleet as
-// its own. Nothing here runs for a retirement a DBA started alone (Request.Fleet is empty),
-// so runs from before fleets replay unchanged.
+// retirements in archive and drop at once), hands it its routine notices for the owners'
+// digest (fleet_digest.go), and takes the requester's proof of the fleet as its own.
+// Nothing here runs for a retirement a DBA started alone (Request.Fleet is empty), so runs
+// from before fleets replay unchanged.
 
 // inFleet says the retirement is one object of a fleet.
 func (r *retirement) inFleet() bool { return r.s.Request.Fleet != "" }
@@ -54,13 +55,22 @@ func (r *retirement) reportDelivered(ctx workflow.Context) {
 	}
 }
 
-// followFleet notes the fleet's grant of a slot.
+// followFleet notes the fleet's grant of a slot, and what became of the notices this
+// retirement handed to the fleet's digest.
 func (r *retirement) followFleet(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, SignalFleetSlotGranted)
-	for {
-		ch.Receive(ctx, nil)
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalFleetSlotGranted), func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
 		r.slotGranted = true
 		r.changes++
+	})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalFleetNoticeTold), func(c workflow.ReceiveChannel, _ bool) {
+		var t FleetNoticeTold
+		c.Receive(ctx, &t)
+		r.digestTold(ctx, t)
+	})
+	for {
+		sel.Select(ctx)
 	}
 }
 

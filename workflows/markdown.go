@@ -90,14 +90,7 @@ func Markdown(s Status) string {
 	if len(s.Notices) > 0 {
 		b.WriteString("\n### Owners told\n\n| notice | at | to | delivered |\n|---|---|---|---|\n")
 		for _, n := range s.Notices {
-			delivered := "yes"
-			switch {
-			case n.Error != "":
-				delivered = "no: " + strings.ReplaceAll(n.Error, "|", "\\|")
-			case !n.Sent:
-				delivered = "no channel configured"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n.Kind, when(n.At), strings.Join(n.To, ", "), delivered)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", n.Kind, when(n.At), strings.Join(n.To, ", "), cell(n.Delivered()))
 		}
 	}
 	if s.Plan != nil && len(s.Plan.Inventory.Warnings) > 0 {

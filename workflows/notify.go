@@ -25,6 +25,31 @@ type Notice struct {
 	// Personal are the owners who got their own mail with a personal link to the owners' page.
 	Personal []string `json:"personal,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// Digest is the fleet whose owners' digest carries the notice (a retirement of a fleet
+	// hands its routine notices to it); DigestAt is when that digest went out, once the
+	// fleet said so (a notice handed over at the retirement's end is sent after its record).
+	Digest   string    `json:"digest,omitempty"`
+	DigestAt time.Time `json:"digest_at,omitzero"`
+}
+
+// Delivered says, for the status and the record, whether and how the notice reached people.
+func (n Notice) Delivered() string {
+	var via string
+	switch {
+	case n.Digest != "" && n.DigestAt.IsZero():
+		return "handed to the owners' digest of fleet " + n.Digest
+	case n.Digest != "":
+		via = "in the fleet digest of " + stamp(n.DigestAt)
+	}
+	switch {
+	case n.Error != "":
+		return joinNonEmpty(": ", via, "no: "+n.Error)
+	case !n.Sent:
+		return joinNonEmpty(": ", via, "no channel configured")
+	case via != "":
+		return via
+	}
+	return "yes"
 }
 
 // notifyOptions bound the retries: a notification is worth minutes of trying, never a
@@ -50,6 +75,11 @@ func (r *retirement) notify(ctx workflow.Context, ev notify.Event) {
 	ev.Requester, ev.Owners, ev.People, ev.At = r.requester(), r.concerned(), r.people(), r.now(ctx)
 	for _, s := range r.s.Signoffs {
 		ev.Signed = append(ev.Signed, s.By)
+	}
+	// A retirement of a fleet leaves its routine notices to the fleet's digest: one mail per
+	// person for all their objects, not one per object and event.
+	if r.toFleetDigest(ctx, ev) {
+		return
 	}
 	opts := notifyOptions
 	opts.Summary = fmt.Sprintf("Tell the owners of %s: %s", r.target(), ev.Kind)

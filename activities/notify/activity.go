@@ -163,6 +163,33 @@ func (a *Activities) notifyWithLinks(ctx context.Context, e Event, m Message) ([
 // decides at most once and only the workflow spends nonces, and the mail that failed was
 // never read.
 func (l *links) personal(e Event, m Message, who string) (Message, error) {
+	pl, err := l.mint(e, who)
+	if err != nil {
+		return Message{}, err
+	}
+	pm := m
+	pm.Key = m.Key + "/to/" + pl.person
+	pm.To = []string{who}
+	pm.Addresses = nil
+	if addr, ok := m.Addresses[who]; ok {
+		pm.Addresses = map[string]string{who: addr}
+	}
+	pm.Personal = true
+	pm.Text = pl.line + "\n\n" + m.Text
+	return pm, nil
+}
+
+// personalLink is one person's link to one retirement on the owners' page.
+type personalLink struct {
+	person string // the directory's id, or the name as the notice gives it
+	line   string // LinkLine, ready for the mail
+}
+
+// mint makes who's personal link to the retirement e is about (its workflow and run): a
+// one-decision token signed with the owners' page's secret, valid for the links' ttl. The
+// notices of one retirement and a fleet's digest both mint their links here, so a link
+// means the same wherever it was mailed.
+func (l *links) mint(e Event, who string) (personalLink, error) {
 	id, name := who, who
 	if p, ok := e.person(who); ok {
 		id = p.ID
@@ -177,18 +204,9 @@ func (l *links) personal(e Event, m Message, who string) (Message, error) {
 		IssuedAt: now.Unix(), Expires: expires.Unix(),
 	})
 	if err != nil {
-		return Message{}, permanent(fmt.Errorf("notify: personal link for %s: %w", id, err))
+		return personalLink{}, permanent(fmt.Errorf("notify: personal link for %s: %w", id, err))
 	}
-	pm := m
-	pm.Key = m.Key + "/to/" + id
-	pm.To = []string{who}
-	pm.Addresses = nil
-	if addr, ok := m.Addresses[who]; ok {
-		pm.Addresses = map[string]string{who: addr}
-	}
-	pm.Personal = true
-	pm.Text = LinkLine(name, expires, l.portal, token) + "\n\n" + m.Text
-	return pm, nil
+	return personalLink{person: id, line: LinkLine(name, expires, l.portal, token)}, nil
 }
 
 // LinkLine is the line of a personal notice that carries its link; the owners' page serves

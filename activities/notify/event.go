@@ -80,6 +80,9 @@ type Event struct {
 
 	// At is when the event happened (workflow.Now); "in N days" counts from it.
 	At time.Time `json:"at"`
+	// Phase is where the retirement stood when it happened; a fleet's digest says it, since
+	// its readers see the event some time later.
+	Phase string `json:"phase,omitempty"`
 	// Until: AccessCut and Reminder, the end of the observation window.
 	Until time.Time `json:"until,omitzero"`
 
