@@ -161,7 +161,7 @@ func (a *Activities) StartSampling(ctx context.Context, in StartSamplingInput) (
 	for _, s := range sources {
 		wasOn[s.Name] = s.Available()
 	}
-	holder := activity.GetInfo(ctx).WorkflowExecution.ID
+	run := activity.GetInfo(ctx).WorkflowExecution
 	for i, s := range sources {
 		if !s.Dynamic || !slices.Contains(c.Sampling.Enable, s.Name) {
 			continue
@@ -169,7 +169,7 @@ func (a *Activities) StartSampling(ctx context.Context, in StartSamplingInput) (
 		// Kept, a source is held even when it is on: it may be on for a neighbour.
 		ch, kept, err := engine.SettingChange{}, false, error(nil)
 		if in.Keep {
-			ch, kept, err = a.holdSource(ctx, p, in.ServerID, holder, in.Connection, s.Name)
+			ch, kept, err = a.holdSource(ctx, p, in.ServerID, Hold{Holder: run.ID, RunID: run.RunID, Connection: in.Connection, Source: s.Name})
 			if err != nil {
 				return SamplingStart{}, classify(fmt.Errorf("switch on %s for the window: %w", s.Name, err))
 			}

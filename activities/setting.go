@@ -23,9 +23,9 @@ const (
 
 // KeeperState is what a setting keeper knows, carried across its continue-as-new.
 type KeeperState struct {
-	// Holders are the retirements (workflow ids) that need the setting, with the connection
-	// profile each reaches the server through.
-	Holders map[string]string `json:"holders"`
+	// Holders are the retirements (workflow ids) that need the setting: the run that holds
+	// it, and the connection profile it reaches the server through.
+	Holders map[string]Holding `json:"holders"`
 	// Change is how the first hold found the setting, and what it made of it.
 	Change engine.SettingChange `json:"change"`
 	// On is true while the keeper has it as Change.After; Connection is the profile it
@@ -35,9 +35,16 @@ type KeeperState struct {
 	Holds      int    `json:"holds"`
 }
 
-// Hold asks the keeper for a source on behalf of a retirement.
+// Holding is one retirement's hold.
+type Holding struct {
+	RunID      string `json:"run_id,omitempty"`
+	Connection string `json:"connection"`
+}
+
+// Hold asks the keeper for a source on behalf of a retirement (the run of workflow Holder).
 type Hold struct {
 	Holder     string `json:"holder"`
+	RunID      string `json:"run_id,omitempty"`
 	Connection string `json:"connection"`
 	Source     string `json:"source"`
 }
@@ -78,11 +85,12 @@ func (a *Activities) SwitchSourceOn(ctx context.Context, h Hold) (engine.Setting
 // and returns the change the keeper made (Keeper set: the keeper puts it back, not the
 // retirement). ok is false when this worker keeps no settings or the engine's sources are
 // not server variables: then the retirement switches it itself, as before.
-func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, serverID, holder, connection, source string) (ch engine.SettingChange, ok bool, err error) {
+func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, serverID string, holder Hold) (ch engine.SettingChange, ok bool, err error) {
 	so, isSetting := p.(settingOf)
 	if a.keep == nil || serverID == "" || !isSetting {
 		return engine.SettingChange{}, false, nil
 	}
+	source := holder.Source
 	id := SettingKeeperID(serverID, so.SettingOf(source))
 	start := a.keep.client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID: id, TaskQueue: a.keep.queue,
@@ -93,7 +101,7 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateName: UpdateHoldSetting, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{Hold{Holder: holder, Connection: connection, Source: source}},
+			Args: []any{holder},
 		},
 	})
 	if err != nil {

@@ -29,7 +29,7 @@ const SettingKeeperName = activities.SettingKeeperWorkflow
 func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 	k := &keeper{st: st}
 	if k.st.Holders == nil {
-		k.st.Holders = map[string]string{}
+		k.st.Holders = map[string]activities.Holding{}
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.UpdateHoldSetting, k.hold,
 		workflow.UpdateHandlerOptions{Validator: validHold}); err != nil {
@@ -48,11 +48,15 @@ func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 		// still on its way waits for it (the hold arrives with the start). Nobody holds it
 		// but it is still on: the last release could not put it back; try again later.
 		stranded := func() bool { return len(k.st.Holders) == 0 && k.st.On }
-		err := workflow.Await(ctx, func() bool {
+		woke, err := workflow.AwaitWithTimeout(ctx, holdersEvery, func() bool {
 			return !k.busy && (k.idle() && k.st.Holds > 0 || stranded() || long(ctx))
 		})
 		if err != nil {
 			return err
+		}
+		if !woke {
+			k.releaseVanished(ctx)
+			continue
 		}
 		if stranded() && !long(ctx) {
 			if err := workflow.Sleep(ctx, 10*time.Minute); err != nil {
@@ -123,7 +127,7 @@ func (k *keeper) hold(ctx workflow.Context, h activities.Hold) (engine.SettingCh
 		}
 		k.st.Change, k.st.On, k.st.Connection = ch, true, h.Connection
 	}
-	k.st.Holders[h.Holder] = h.Connection
+	k.st.Holders[h.Holder] = activities.Holding{RunID: h.RunID, Connection: h.Connection}
 	k.st.Holds++
 	k.describe(ctx)
 	return k.st.Change, nil
@@ -151,6 +155,37 @@ func (k *keeper) release(ctx workflow.Context, holder string) (bool, error) {
 	k.st.On = false
 	k.describe(ctx)
 	return true, nil
+}
+
+// holdersEvery is how often the keeper looks for holders that ended without releasing (an
+// operator terminated them): without the look, the setting would stay on for ever.
+const holdersEvery = time.Hour
+
+// releaseVanished releases the holders Temporal says are closed.
+func (k *keeper) releaseVanished(ctx workflow.Context) {
+	if k.busy || len(k.st.Holders) == 0 {
+		return
+	}
+	var runs []activities.FleetChildRun
+	for id, h := range k.st.Holders {
+		runs = append(runs, activities.FleetChildRun{WorkflowID: id, RunID: h.RunID})
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].WorkflowID < runs[j].WorkflowID })
+	opts := watchOptions
+	opts.Summary = fmt.Sprintf("Look for retirements that ended holding %s (%d holders)", k.st.Change.Variable, len(runs))
+	var res activities.FleetChildrenResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityCheckFleetChildren, activities.FleetChildrenInput{Children: runs}).Get(ctx, &res); err != nil {
+		workflow.GetLogger(ctx).Warn("Could not look for holders that ended; trying again later", "error", err)
+		return
+	}
+	for _, c := range res.Closed {
+		if h, ok := k.st.Holders[c.WorkflowID]; ok && h.RunID == c.RunID {
+			workflow.GetLogger(ctx).Warn("A retirement ended without releasing the setting", "holder", c.WorkflowID, "status", c.Status, "reason", c.Reason)
+			if _, err := k.release(ctx, c.WorkflowID); err != nil {
+				workflow.GetLogger(ctx).Error("Could not put the setting back; trying again", "error", err)
+			}
+		}
+	}
 }
 
 func (k *keeper) describe(ctx workflow.Context) {

@@ -74,7 +74,7 @@ func TestTheSettingKeeperSwitchesOnceEachWay(t *testing.T) {
 // was: the next run neither switches it again nor forgets to put it back.
 func TestTheSettingKeeperCarriesItsHoldersOver(t *testing.T) {
 	env, switched, restored, update := keeperEnv(t)
-	carried := activities.KeeperState{Holders: map[string]string{"retire:db1:b": "db1"}, Change: userstatOn, On: true, Connection: "db1", Holds: 1200}
+	carried := activities.KeeperState{Holders: map[string]activities.Holding{"retire:db1:b": {RunID: "run-b", Connection: "db1"}}, Change: userstatOn, On: true, Connection: "db1", Holds: 1200}
 	update(time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:c"))
 	update(2*time.Second, activities.UpdateReleaseSetting, "retire:db1:b")
 	env.RegisterDelayedCallback(func() { require.Zero(t, *restored) }, 3*time.Second)
@@ -112,4 +112,22 @@ func TestTheSettingKeeperTriesAgainToPutItBack(t *testing.T) {
 	require.Error(t, released, "the holder is told it was not put back")
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 2, tries, "tried again, and ended once it was put back")
+}
+
+// A retirement that ends without releasing (an operator terminated it) is found by the
+// keeper's hourly look and released, so that the setting does not stay on for ever.
+func TestTheSettingKeeperReleasesAHolderThatVanished(t *testing.T) {
+	env, switched, restored, update := keeperEnv(t)
+	env.OnActivity(a.CheckFleetChildren, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetChildrenInput) (activities.FleetChildrenResult, error) {
+		require.Equal(t, []activities.FleetChildRun{{WorkflowID: "retire:db1:a", RunID: "run-a"}}, in.Children)
+		return activities.FleetChildrenResult{Closed: []activities.ClosedChild{{WorkflowID: "retire:db1:a", RunID: "run-a", Status: activities.ChildTerminated, Reason: "terminated by an operator"}}}, nil
+	})
+	h := holdBy("retire:db1:a")
+	h.RunID = "run-a"
+	update(time.Second, activities.UpdateHoldSetting, h)
+	env.RegisterDelayedCallback(func() { require.Zero(t, *restored, "held, and not yet looked at") }, 30*time.Minute)
+	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 1, *switched)
+	require.Equal(t, 1, *restored, "put back once the holder was found gone")
 }
