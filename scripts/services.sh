@@ -12,35 +12,7 @@ export RETIRE_DEMO_S3_ACCESS_KEY=${RETIRE_DEMO_S3_ACCESS_KEY:-retire-demo}
 export RETIRE_DEMO_S3_SECRET_KEY=${RETIRE_DEMO_S3_SECRET_KEY:-retire-demo-secret}
 export RETIRE_DEMO_DB_PASSWORD=${RETIRE_DEMO_DB_PASSWORD:-retire-demo-db-pw}
 
-running() { [ -f "$DATA/$1.pid" ] && kill -0 "$(cat "$DATA/$1.pid")" 2>/dev/null; }
-
-start() { # name, command...
-  local name=$1; shift
-  if running "$name"; then echo "$name already running (pid $(cat "$DATA/$name.pid"))"; return; fi
-  nohup "$@" >"$DATA/$name.log" 2>&1 &
-  echo $! >"$DATA/$name.pid"
-  echo "started $name (pid $!, log $DATA/$name.log)"
-}
-
-wait_for() { # what, seconds, test command...
-  local what=$1 secs=$2; shift 2
-  for _ in $(seq "$secs"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
-  echo "$what did not become ready in ${secs}s; see $DATA/*.log" >&2
-  return 1
-}
-
-# stop waits for the process to exit: a dev server still closing its SQLite file while a new
-# one opens it corrupts the file.
-stop() {
-  if running "$1"; then
-    local pid; pid=$(cat "$DATA/$1.pid")
-    kill "$pid"
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-    echo "stopped $1"
-  fi
-  rm -f "$DATA/$1.pid"
-}
+. scripts/processes.sh
 
 # identities makes the demo's people: SSH keys for the owner alice and the DBA dba, the owners
 # directory naming them, the owners' page's signing key and the secret of the personal links.
