@@ -1,7 +1,9 @@
 package mysql
 
 import (
+	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +123,51 @@ func TestInventoryOfMissingDatabase(t *testing.T) {
 	_, err := a.Inventory(testCtx(t), uniqueName("missing"))
 	require.ErrorIs(t, err, engine.ErrRefused)
 	require.Contains(t, err.Error(), "does not exist on this connection")
+}
+
+// A foreign key into the database from another one is a warning of the plan (the drop
+// would fail), found without opening every table on the server: the statement the plan
+// sends must not scan all databases, or it holds every table's metadata lock while it reads
+// and every neighbour's sampling sees the plan as a client of its tables.
+func TestForeignKeysIntoTheDatabaseAreFoundWithoutOpeningEveryTable(t *testing.T) {
+	a := newTestAdapter(t)
+	root := rootDB(t)
+	target, other, dollar := uniqueName("fkto"), uniqueName("fkfrom"), uniqueName("fk")+"$x"
+	for _, db := range []string{target, other, dollar} {
+		mustExec(t, root, "CREATE DATABASE `"+db+"`")
+		t.Cleanup(func() { _, _ = root.Exec("DROP DATABASE IF EXISTS `" + db + "`") })
+	}
+	mustExec(t, root,
+		"CREATE TABLE `"+target+"`.parent (id INT PRIMARY KEY) ENGINE=InnoDB",
+		"CREATE TABLE `"+target+"`.child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES `"+target+"`.parent (id)) ENGINE=InnoDB",
+		"CREATE TABLE `"+other+"`.orders (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES `"+target+"`.parent (id)) ENGINE=InnoDB",
+		"CREATE TABLE `"+dollar+"`.lines (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES `"+target+"`.parent (id)) ENGINE=InnoDB",
+	)
+	inv, err := a.Inventory(testCtx(t), target)
+	require.NoError(t, err)
+	var fks []string
+	for _, w := range inv.Warnings {
+		if strings.Contains(w, "has a foreign key") {
+			fks = append(fks, w)
+		}
+	}
+	want := []string{
+		"table " + dollar + ".lines has a foreign key to " + target + ".parent: the drop will fail until it is removed",
+		"table " + other + ".orders has a foreign key to " + target + ".parent: the drop will fail until it is removed",
+	}
+	slices.Sort(want)
+	require.Equal(t, want, fks, "the other databases' keys, not the database's own")
+
+	var id, selectType, table, typ, keys, key, keyLen, ref, rows, extra sql.NullString
+	prefix := innodbName(target) + "/"
+	require.NoError(t, root.QueryRow("EXPLAIN "+foreignKeysMariaDB, prefix, prefix).Scan(&id, &selectType, &table, &typ, &keys, &key, &keyLen, &ref, &rows, &extra))
+	require.NotContains(t, extra.String, "Scanned all databases", "the plan's statement opens every table of the server")
+	require.NotContains(t, extra.String, "Open_full_table")
+}
+
+func TestInnodbNames(t *testing.T) {
+	for name, want := range map[string]string{"shop": "shop", "a_b": "a_b", "pay$2": "pay@00242"} {
+		require.Equal(t, want, innodbName(name))
+		require.Equal(t, name, fromInnodbName(want))
+	}
 }
