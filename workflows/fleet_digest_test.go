@@ -214,16 +214,10 @@ func (s *lifecycle) TestFleetOwnersGetDigestsNotAMailPerObject() {
 			s.Equal(FleetWorkflowID("erp-decom"), n.Digest, "%s notice %d", key, j)
 			s.Equal([]notify.Kind{notify.AccessCut, notify.Reminder, notify.Dropped}[j], n.Kind)
 		}
-		cutN, reminder, last := rec.Notices[0], rec.Notices[1], rec.Notices[2]
-		s.Equal(m.digests[0].At, cutN.DigestAt.UTC(), "%s: the cut was in the first digest", key)
-		s.Equal(m.digests[1].At, reminder.DigestAt.UTC())
-		s.True(cutN.Sent)
-		s.Equal([]string{"dba", "alice", "bob"}, cutN.To)
-		s.Equal("in the fleet digest of "+stamp(m.digests[0].At), cutN.Delivered())
-		s.True(last.DigestAt.IsZero(), "the last notice goes out after the record is written")
-		s.Equal("handed to the owners' digest of fleet retire-fleet:erp-decom", last.Delivered())
+		s.Equal([]string{"dba", "alice", "bob"}, rec.Notices[0].To)
+		s.Equal("handed to the owners' digest of fleet retire-fleet:erp-decom (its record says when each digest went out)", rec.Notices[0].Delivered())
 		s.Contains(Markdown(rec), "| access-cut | ")
-		s.Contains(Markdown(rec), "in the fleet digest of "+stamp(m.digests[0].At))
+		s.Contains(Markdown(rec), "handed to the owners' digest of fleet retire-fleet:erp-decom")
 	}
 	s.Require().NotNil(st.Digest)
 	s.Equal(3, st.Digest.Sent)

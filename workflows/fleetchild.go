@@ -64,11 +64,6 @@ func (r *retirement) followFleet(ctx workflow.Context) {
 		r.slotGranted = true
 		r.changes++
 	})
-	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalFleetNoticeTold), func(c workflow.ReceiveChannel, _ bool) {
-		var t FleetNoticeTold
-		c.Receive(ctx, &t)
-		r.digestTold(ctx, t)
-	})
 	for {
 		sel.Select(ctx)
 	}

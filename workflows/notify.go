@@ -26,28 +26,19 @@ type Notice struct {
 	Personal []string `json:"personal,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	// Digest is the fleet whose owners' digest carries the notice (a retirement of a fleet
-	// hands its routine notices to it); DigestAt is when that digest went out, once the
-	// fleet said so (a notice handed over at the retirement's end is sent after its record).
-	Digest   string    `json:"digest,omitempty"`
-	DigestAt time.Time `json:"digest_at,omitzero"`
+	// hands its routine notices to it; the fleet's record says when each digest went out).
+	Digest string `json:"digest,omitempty"`
 }
 
 // Delivered says, for the status and the record, whether and how the notice reached people.
 func (n Notice) Delivered() string {
-	var via string
 	switch {
-	case n.Digest != "" && n.DigestAt.IsZero():
-		return "handed to the owners' digest of fleet " + n.Digest
 	case n.Digest != "":
-		via = "in the fleet digest of " + stamp(n.DigestAt)
-	}
-	switch {
+		return "handed to the owners' digest of fleet " + n.Digest + " (its record says when each digest went out)"
 	case n.Error != "":
-		return joinNonEmpty(": ", via, "no: "+n.Error)
+		return "no: " + n.Error
 	case !n.Sent:
-		return joinNonEmpty(": ", via, "no channel configured")
-	case via != "":
-		return via
+		return "no channel configured"
 	}
 	return "yes"
 }
