@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -301,6 +302,9 @@ func (a *Activities) LookBeforeCut(ctx context.Context, in BeforeCutInput) (Befo
 	}
 	out := BeforeCut{At: time.Now().UTC()}
 	look, err := p.LookServer(ctx)
+	if c, ok := p.(io.Closer); ok {
+		_ = c.Close() // one look: nothing to keep open
+	}
 	if err != nil {
 		return BeforeCut{}, classify(err)
 	}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -41,9 +42,10 @@ func newPollHub[Q, R any]() *pollHub[Q, R] {
 }
 
 // subscribe returns the readings of connection's server, every interval, until leave is
-// called. read reads for the queries of all the subscribers at once. A subscriber that
-// falls behind gets the newest reading, not a queue.
-func (h *pollHub[Q, R]) subscribe(connection string, q Q, interval time.Duration, read func(context.Context, []Q) (R, error)) (readings <-chan polled[R], leave func()) {
+// called. read reads for the queries of all the subscribers at once; done (if not nil) is
+// called when the poller it starts stops. A subscriber that falls behind gets the newest
+// reading, not a queue.
+func (h *pollHub[Q, R]) subscribe(connection string, q Q, interval time.Duration, read func(context.Context, []Q) (R, error), done func()) (readings <-chan polled[R], leave func()) {
 	ch := make(chan polled[R], 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -52,7 +54,12 @@ func (h *pollHub[Q, R]) subscribe(connection string, q Q, interval time.Duration
 		ctx, cancel := context.WithCancel(context.Background())
 		p = &poller[Q, R]{subs: map[chan polled[R]]Q{}, cancel: cancel}
 		h.pollers[connection] = p
-		go h.poll(ctx, p, interval, read)
+		go func() {
+			h.poll(ctx, p, interval, read)
+			if done != nil {
+				done()
+			}
+		}()
 	}
 	p.subs[ch] = q
 	return ch, func() {
@@ -126,11 +133,16 @@ func (h *pollHub[Q, R]) poll(ctx context.Context, p *poller[Q, R], interval time
 // lookHub shares the looks at a server's sessions among the samplers on it.
 type lookHub = pollHub[struct{}, engine.ServerLook]
 
-// subscribeLooks is the looks of ad's server for a sampler.
+// subscribeLooks is the looks of ad's server for a sampler. The poller keeps ad (and the
+// connection it may keep open for its looks) until its last sampler leaves.
 func subscribeLooks(h *lookHub, connection string, ad engine.EvidenceProber, interval time.Duration) (<-chan polled[engine.ServerLook], func()) {
+	var done func()
+	if c, ok := ad.(io.Closer); ok {
+		done = func() { _ = c.Close() }
+	}
 	return h.subscribe(connection, struct{}{}, interval, func(ctx context.Context, _ []struct{}) (engine.ServerLook, error) {
 		return ad.LookServer(ctx)
-	})
+	}, done)
 }
 
 // countersOfMany is what an engine implements that reads many databases' counters in one
@@ -170,7 +182,7 @@ func subscribeCounters(h *counterHub, connection string, ad countersOfMany, q co
 		// Sorted, so that the statement is the same whatever order the map gave.
 		slices.Sort(objects)
 		return ad.CountersOfMany(ctx, objects, accounts)
-	})
+	}, nil)
 }
 
 // of is q's part of a shared reading: its object's tables and its own accounts, in the

@@ -173,10 +173,10 @@ func TestAWatchThatJoinsDuringAReadWaitsForOneThatCoversIt(t *testing.T) {
 		<-release
 		return qs, nil
 	}
-	a, leaveA := h.subscribe("db", "a", time.Millisecond, read)
+	a, leaveA := h.subscribe("db", "a", time.Millisecond, read, nil)
 	defer leaveA()
 	require.Equal(t, []string{"a"}, <-reading) // the poller reads for a, and waits
-	b, leaveB := h.subscribe("db", "b", time.Millisecond, read)
+	b, leaveB := h.subscribe("db", "b", time.Millisecond, read, nil)
 	defer leaveB()
 	release <- struct{}{}
 	require.Equal(t, []string{"a"}, (<-a).value)

@@ -337,7 +337,7 @@ func (a *Adapter) killSessions(ctx context.Context, q querier, dbs []string, loc
 	if err := a.row(ctx, q, "SELECT CONNECTION_ID()", nil, &self); err != nil {
 		return 0, err
 	}
-	look, err := a.LookServer(ctx)
+	look, err := a.lookServer(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("look for sessions holding the tables: %w", err)
 	}

@@ -59,6 +59,40 @@ type Adapter struct {
 	mu     sync.Mutex
 	server *serverInfo // learnt on first use: the flavour changes how some SQL is written
 	caps   *lookCaps   // what LookServer can join and how names compare, learnt again now and then
+	// looks is LookServer's own connection, kept between looks: a poller that logged in
+	// twice a second waited for the server's privilege lock behind every GRANT and REVOKE of
+	// its neighbours' cuts (a 6 s gap in sampling with a thousand retirements). Close ends it.
+	looks *sql.DB
+}
+
+// Close closes what the adapter keeps open between calls (LookServer's connection).
+func (a *Adapter) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.looks == nil {
+		return nil
+	}
+	err := a.looks.Close()
+	a.looks = nil
+	return err
+}
+
+// lookPool is LookServer's connection, opened on first use.
+func (a *Adapter) lookPool() (*sql.DB, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.looks != nil {
+		return a.looks, nil
+	}
+	pool, err := a.open()
+	if err != nil {
+		return nil, err
+	}
+	pool.SetMaxOpenConns(1)
+	pool.SetMaxIdleConns(1)
+	pool.SetConnMaxLifetime(10 * time.Minute)
+	a.looks = pool
+	return pool, nil
 }
 
 var _ engine.Adapter = (*Adapter)(nil)

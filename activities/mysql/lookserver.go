@@ -128,12 +128,13 @@ func (a *Adapter) forgetLocks() {
 // same statement, whether its table counters are switched off now (CountersOff: MariaDB's
 // userstat, MySQL's table I/O instrument), so that a sampler sees the counters switched
 // off and on again between two readings of Counters.
+//
+// It keeps its connection open between looks (see Adapter.looks); Close closes it.
 func (a *Adapter) LookServer(ctx context.Context) (engine.ServerLook, error) {
-	pool, err := a.open()
+	pool, err := a.lookPool()
 	if err != nil {
 		return engine.ServerLook{}, err
 	}
-	defer pool.Close()
 	return a.lookServer(ctx, pool)
 }
 
