@@ -622,6 +622,9 @@ func writeEvidence(w io.Writer, ev *workflows.Evidence) {
 	for _, u := range ev.Unattributed {
 		fmt.Fprintf(w, "  unattributed: %s (%s reads, %s writes) and no client seen explains it\n", u.Table, thousands(u.Reads), thousands(u.Writes))
 	}
+	for _, n := range ev.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 	for _, p := range ev.Problems {
 		fmt.Fprintf(w, "  incomplete: %s\n", p)
 	}

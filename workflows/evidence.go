@@ -23,9 +23,11 @@ type Evidence struct {
 	Changes          []engine.SettingChange `json:"changes,omitempty"`
 	SettingsRestored bool                   `json:"settings_restored,omitempty"`
 
-	WindowFrom  time.Time     `json:"window_from"`
-	WindowUntil time.Time     `json:"window_until"`
-	Looked      time.Duration `json:"looked"`
+	WindowFrom  time.Time `json:"window_from"`
+	WindowUntil time.Time `json:"window_until"`
+	// Notes say how the window came to be what it is (it opened late and ran longer).
+	Notes  []string      `json:"notes,omitempty"`
+	Looked time.Duration `json:"looked"`
 	// Gaps are the stretches of the window in which nobody looked (a worker that died, a
 	// server that did not answer).
 	Gaps []engine.Span `json:"gaps,omitempty"`
@@ -98,17 +100,10 @@ func (r *retirement) sampleEvidence(ctx workflow.Context) error {
 	}
 	cursor := start.AuditCursor
 	var tolerance time.Duration
-	nDays := int((r.s.SampleUntil.Sub(start.At) + 24*time.Hour - 1) / (24 * time.Hour))
-	for day := 1; day <= nDays; day++ {
-		if err := r.objected(); err != nil {
-			return err
-		}
-		sliceEnd := start.At.Add(time.Duration(day) * 24 * time.Hour)
-		if sliceEnd.After(r.s.SampleUntil) {
-			sliceEnd = r.s.SampleUntil
-		}
+	// slice watches until sliceEnd and takes in what it saw.
+	slice := func(title string, sliceEnd time.Time) error {
 		var res activities.SampleResult
-		if err := r.run(ctx, sampleOptions(sliceEnd.Sub(r.now(ctx))), fmt.Sprintf("Watch who reaches %s, day %d of %d, until %s", r.target(), day, nDays, stamp(sliceEnd)), a.SampleClients,
+		if err := r.run(ctx, sampleOptions(sliceEnd.Sub(r.now(ctx))), title, a.SampleClients,
 			activities.SampleInput{Target: r.tgt, Until: sliceEnd, Seen: r.s.Clients, AuditCursor: cursor, ReadCounters: counted}, &res); err != nil {
 			return err
 		}
@@ -133,6 +128,36 @@ func (r *retirement) sampleEvidence(ctx workflow.Context) error {
 			}
 		}
 		r.details(ctx)
+		return nil
+	}
+	nDays := int((r.s.SampleUntil.Sub(start.At) + 24*time.Hour - 1) / (24 * time.Hour))
+	for day := 1; day <= nDays; day++ {
+		if err := r.objected(); err != nil {
+			return err
+		}
+		sliceEnd := start.At.Add(time.Duration(day) * 24 * time.Hour)
+		if sliceEnd.After(r.s.SampleUntil) {
+			sliceEnd = r.s.SampleUntil
+		}
+		if err := slice(fmt.Sprintf("Watch who reaches %s, day %d of %d, until %s", r.target(), day, nDays, stamp(sliceEnd)), sliceEnd); err != nil {
+			return err
+		}
+	}
+	// The window opens with the first look, not with its setting up: on a busy worker the
+	// first look can come seconds after the counters' first reading (the activity waited in
+	// the task queue), and those seconds were a gap nobody could have closed. The window
+	// then starts at the first look and runs as much longer, so that as long as asked is
+	// looked at; the counters, read before, cover it all.
+	if len(ev.Spans) > 0 && workflow.GetVersion(ctx, "window-from-first-look", workflow.DefaultVersion, 1) == 1 {
+		if late := ev.Spans[0].From.Sub(ev.WindowFrom); late > tolerance {
+			ev.WindowFrom, ev.WindowUntil = ev.Spans[0].From, ev.WindowUntil.Add(late)
+			r.s.SampleUntil = ev.WindowUntil
+			ev.Notes = append(ev.Notes, fmt.Sprintf("the first look came %s after the window was set up: the window starts with it and ran %s longer",
+				late.Round(time.Second), late.Round(time.Second)))
+			if err := slice(fmt.Sprintf("Watch who reaches %s for the %s the first look came late, until %s", r.target(), late.Round(time.Second), stamp(r.s.SampleUntil)), r.s.SampleUntil); err != nil {
+				return err
+			}
+		}
 	}
 	ev.Counted, ev.Access = counted, access
 	if counted {

@@ -270,3 +270,21 @@ func TestTheDropGateRechecksTheEvidence(t *testing.T) {
 	env.ExecuteWorkflow("check")
 	require.ErrorContains(t, env.GetWorkflowError(), "the usage evidence of the sampling window was not passed or acknowledged")
 }
+
+// A first look that comes later than the gap tolerance after the window was set up (the
+// sampling activity waited in a busy worker's queue) opens the window: it starts with the
+// first look and runs as much longer, so as long as asked is looked at, and the record
+// says so. (Seen with a thousand retirements on one worker: a 6 s "gap" nobody could close.)
+func (s *lifecycle) TestTheWindowOpensWithTheFirstLook() {
+	res := s.looked(activities.SampleResult{Looks: 100, Tolerance: 5 * time.Second})
+	res.Spans = []engine.Span{{From: s.start.Add(6 * time.Second), To: s.start.Add(60 * day)}}
+	s.results["SampleClients"] = res
+	s.execute(request(ReasonMigration))
+	rec := s.record()
+	s.Empty(rec.Evidence.Gaps)
+	s.True(s.start.Add(6*time.Second).Equal(rec.Evidence.WindowFrom), "%s", rec.Evidence.WindowFrom)
+	s.Equal(rec.Request.SampleWindow, rec.Evidence.WindowUntil.Sub(rec.Evidence.WindowFrom), "as long as asked")
+	s.Equal([]string{"the first look came 6s after the window was set up: the window starts with it and ran 6s longer"}, rec.Evidence.Notes)
+	s.Equal(1, s.ran("CutAccess"), "complete evidence: no acknowledgement needed")
+	s.Contains(Markdown(rec), "- note: the first look came 6s after")
+}

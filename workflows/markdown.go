@@ -249,6 +249,9 @@ func evidenceSection(b *strings.Builder, s Status) {
 			}
 		}
 	}
+	for _, n := range ev.Notes {
+		fmt.Fprintf(b, "- note: %s\n", n)
+	}
 	for _, p := range ev.Problems {
 		fmt.Fprintf(b, "- incomplete: %s\n", p)
 	}

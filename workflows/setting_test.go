@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/activities/engine"
@@ -130,4 +133,19 @@ func TestTheSettingKeeperReleasesAHolderThatVanished(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 1, *switched)
 	require.Equal(t, 1, *restored, "put back once the holder was found gone")
+}
+
+// Histories of real setting keepers (recorded from make bench-fleet) must replay against
+// today's code.
+func TestReplaySettingKeeperHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/keeper-*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no recorded keeper histories in workflows/testdata")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(SettingKeeper, workflow.RegisterOptions{Name: SettingKeeperName})
+			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f))
+		})
+	}
 }
