@@ -143,8 +143,14 @@ YAML
 } >"$WORK/config.yaml"
 
 echo "== 3. services: Temporal dev server ($TEMPORAL_ADDRESS), MinIO (127.0.0.1:$MPORT), retire-worker --dev"
+# The dev server keeps its state in memory, as in the tests: a file of its own is a SQLite
+# database in rollback-journal mode, and its fsyncs, not retire, were the limit at N=1000
+# (every event is a write; a production Temporal has a database made for it). DB_FILE=1
+# keeps it on disk.
+TEMPORAL_DB=()
+[ -n "${DB_FILE:-}" ] && TEMPORAL_DB=(--db-filename "$WORK/temporal.db")
 start temporal "$BIN/temporal" server start-dev --ip 127.0.0.1 --port "$TPORT" --ui-port $((TPORT + 1000)) \
-  --db-filename "$WORK/temporal.db" --log-level warn \
+  "${TEMPORAL_DB[@]}" --log-level warn \
   --search-attribute RetirePhase=Keyword --search-attribute RetireConnection=Keyword \
   --search-attribute RetireObject=Keyword --search-attribute RetireReason=Keyword \
   --search-attribute RetireRequester=Keyword --search-attribute RetireOwners=KeywordList --search-attribute RetireFleet=Keyword
