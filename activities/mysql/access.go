@@ -89,7 +89,7 @@ func (a *Adapter) snapshotRevoke(ctx context.Context, q querier, snap *engine.Ac
 
 func (a *Adapter) snapshotRename(ctx context.Context, q querier, snap *engine.AccessSnapshot) error {
 	db := snap.Object
-	triggers, err := a.names(ctx, q, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE "+nameIs("TRIGGER_SCHEMA"), db)
+	triggers, err := a.names(ctx, q, triggersOf, db)
 	if err != nil {
 		return fmt.Errorf("list triggers of %q: %w", db, err)
 	}

@@ -129,7 +129,7 @@ func TestInventoryOfMissingDatabase(t *testing.T) {
 // would fail), found without opening every table on the server: the statement the plan
 // sends must not scan all databases, or it holds every table's metadata lock while it reads
 // and every neighbour's sampling sees the plan as a client of its tables.
-func TestForeignKeysIntoTheDatabaseAreFoundWithoutOpeningEveryTable(t *testing.T) {
+func TestThePlanOpensNoTableOfOtherDatabases(t *testing.T) {
 	a := newTestAdapter(t)
 	root := rootDB(t)
 	target, other, dollar := uniqueName("fkto"), uniqueName("fkfrom"), uniqueName("fk")+"$x"
@@ -163,6 +163,10 @@ func TestForeignKeysIntoTheDatabaseAreFoundWithoutOpeningEveryTable(t *testing.T
 	require.NoError(t, root.QueryRow("EXPLAIN "+foreignKeysMariaDB, prefix, prefix).Scan(&id, &selectType, &table, &typ, &keys, &key, &keyLen, &ref, &rows, &extra))
 	require.NotContains(t, extra.String, "Scanned all databases", "the plan's statement opens every table of the server")
 	require.NotContains(t, extra.String, "Open_full_table")
+
+	// The same for the triggers the plan, the cut and the archive list.
+	require.NoError(t, root.QueryRow("EXPLAIN "+triggersOf, target, target).Scan(&id, &selectType, &table, &typ, &keys, &key, &keyLen, &ref, &rows, &extra))
+	require.NotContains(t, extra.String, "Scanned all databases", "listing the triggers opens every table of the server")
 }
 
 func TestInnodbNames(t *testing.T) {

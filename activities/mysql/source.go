@@ -258,7 +258,7 @@ func (s *source) routinesSQL(ctx context.Context) (string, error) {
 
 func (s *source) triggersSQL(ctx context.Context) (string, error) {
 	// Creation order matters for triggers on the same table and event (ACTION_ORDER).
-	names, err := s.a.strings1(ctx, s.pool, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE "+nameIs("TRIGGER_SCHEMA")+
+	names, err := s.a.strings1(ctx, s.pool, triggersOf+
 		" ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER, TRIGGER_NAME", s.object, s.object)
 	if err != nil {
 		return "", fmt.Errorf("list triggers: %w", err)
