@@ -812,11 +812,8 @@ func (a *app) fleetStatusCommand() *cobra.Command {
   retire fleet status shop-fleet -o json | jq '.objects[] | {object, wave, phase, waiting}'`,
 		Args: fleetName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("interval") && !watch {
-				return fmt.Errorf("--interval only applies with --watch")
-			}
-			if interval <= 0 {
-				return fmt.Errorf("--interval %s: must be more than 0", interval)
+			if err := watchFlags(cmd, watch, interval); err != nil {
+				return err
 			}
 			c, err := a.temporal()
 			if err != nil {

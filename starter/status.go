@@ -79,11 +79,8 @@ func (a *app) statusCommand() *cobra.Command {
 		Example: statusExample,
 		Args:    target,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("interval") && !watch {
-				return fmt.Errorf("--interval only applies with --watch")
-			}
-			if interval <= 0 {
-				return fmt.Errorf("--interval %s: must be more than 0", interval)
+			if err := watchFlags(cmd, watch, interval); err != nil {
+				return err
 			}
 			c, err := a.temporal()
 			if err != nil {
@@ -764,4 +761,15 @@ func ownersText(sg *activities.Signers) string {
 		return fmt.Sprintf("%s (not from a directory: %s)", owners, orDash(sg.From))
 	}
 	return fmt.Sprintf("%s (from the owners directory: %s)", owners, orDash(sg.From))
+}
+
+// watchFlags checks --watch and --interval, for a retirement's status and a fleet's.
+func watchFlags(cmd *cobra.Command, watch bool, interval time.Duration) error {
+	if cmd.Flags().Changed("interval") && !watch {
+		return fmt.Errorf("--interval only applies with --watch")
+	}
+	if interval <= 0 {
+		return fmt.Errorf("--interval %s: must be more than 0", interval)
+	}
+	return nil
 }
