@@ -160,7 +160,8 @@ wait_for "Temporal" 60 "$BIN/temporal" operator cluster health --address "$TEMPO
 # Healthy is not yet ready: on a fresh SQLite file the server still creates its task queues.
 wait_for "Temporal visibility" 60 "$BIN/temporal" workflow count --address "$TEMPORAL_ADDRESS"
 wait_for "MinIO" 60 curl -sf "http://127.0.0.1:$MPORT/minio/health/live"
-start worker "$BIN/retire-worker" --dev --config "$WORK/config.yaml" --listen "$LISTEN"
+# --pprof: the bench counts the worker's goroutines and keeps the heap profile of its peak.
+start worker "$BIN/retire-worker" --dev --config "$WORK/config.yaml" --listen "$LISTEN" --pprof
 wait_for "the worker" 60 curl -sf "http://$LISTEN/readyz" || { tail -20 "$WORK/worker.log" >&2; exit 1; }
 WORKER_PID=$(cat "$WORK/worker.pid")
 echo "worker pid $WORKER_PID"
@@ -207,5 +208,5 @@ YAML
 echo "== 5. the fleet, measured (polled every $POLL; timeout ${TIMEOUT}s, stall ${STALL}s)"
 "$WORK/benchfleet" run -name "$FLEET" -file "$WORK/fleet.yaml" -key "$WORK/keys/dba" -retire "$BIN/retire" \
   -n "$N" -worker-pid "$WORKER_PID" -poll "$POLL" -timeout "${TIMEOUT}s" -stall "${STALL}s" \
-  ${KEEP:+-keep} -out "$WORK/result.json"
-echo "(measurements, every poll: $WORK/result.json; worker log: $WORK/worker.log)"
+  -profiles "$LISTEN" ${KEEP:+-keep} -out "$WORK/result.json"
+echo "(measurements, every poll: $WORK/result.json; the worker's heap at its peak: go tool pprof -top $WORK/heap-peak.pb.gz; worker log: $WORK/worker.log)"

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 )
 
@@ -25,7 +26,9 @@ func (r *readiness) set(s int32) { r.state.Store(s) }
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 while the worker polls its task queue, 503 before and once it stops
 //	/metrics  Prometheus text format, when metrics is not nil
-func newHTTPHandler(r *readiness, metrics http.Handler) http.Handler {
+//	/debug/pprof/  the Go runtime's profiles, only when profiles is true (they show the
+//	          process's internals, so they are off unless asked for)
+func newHTTPHandler(r *readiness, metrics http.Handler, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -41,6 +44,13 @@ func newHTTPHandler(r *readiness, metrics http.Handler) http.Handler {
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
+	}
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
 }

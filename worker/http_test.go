@@ -29,7 +29,7 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, string) {
 
 func TestHealthzAndReadyzFollowTheWorker(t *testing.T) {
 	var r readiness
-	srv := httptest.NewServer(newHTTPHandler(&r, nil))
+	srv := httptest.NewServer(newHTTPHandler(&r, nil, false))
 	defer srv.Close()
 
 	for _, step := range []struct {
@@ -56,6 +56,23 @@ func TestHealthzAndReadyzFollowTheWorker(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	code, _ = get(t, srv, "/debug/pprof/heap")
+	assert.Equal(t, http.StatusNotFound, code, "profiles are off unless --pprof")
+}
+
+// --pprof serves the runtime's profiles beside the probes.
+func TestProfilesOnlyWhenAskedFor(t *testing.T) {
+	var r readiness
+	srv := httptest.NewServer(newHTTPHandler(&r, nil, true))
+	defer srv.Close()
+	code, body := get(t, srv, "/debug/pprof/heap?debug=1")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "heap profile")
+	code, body = get(t, srv, "/debug/pprof/goroutine?debug=1")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine profile")
+	code, _ = get(t, srv, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "the probes are still there")
 }
 
 // What goes through the SDK metrics handler (as the SDK, activities and workflows record)
@@ -69,7 +86,7 @@ func TestMetricsServesTheSDKHandlerAndRetirementsByPhase(t *testing.T) {
 		return counts[phase], nil
 	}, zap.NewNop()))
 	var r readiness
-	srv := httptest.NewServer(newHTTPHandler(&r, pm.httpHandler()))
+	srv := httptest.NewServer(newHTTPHandler(&r, pm.httpHandler(), false))
 	defer srv.Close()
 
 	// Tagged the way the SDK tags an activity's handler.

@@ -37,14 +37,16 @@ func run() error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `retire-worker runs database retirements for Temporal.
 
-Usage: retire-worker [--config FILE] [--dev] [--log-level info] [--listen :9090]
+Usage: retire-worker [--config FILE] [--dev] [--log-level info] [--listen :9090] [--pprof]
 
 Temporal is reached like the temporal CLI does: TEMPORAL_ADDRESS (default localhost:7233),
 TEMPORAL_NAMESPACE (default "default"), TEMPORAL_PROFILE, TLS and API key settings.
 
 --listen serves HTTP: /healthz (200 while the process runs), /readyz (200 while the
 worker polls its task queue, 503 before and once it stops) and /metrics (Prometheus: the
-Temporal SDK's metrics and retire_*). An empty address turns it off.
+Temporal SDK's metrics and retire_*). An empty address turns it off. --pprof adds the Go
+runtime's profiles under /debug/pprof/ (heap, goroutines, CPU) on the same address, for
+finding where a worker's memory or time goes; keep that address private.
 
 --dev allows sampling and observation windows shorter than the production minimums
 (1 day and 7 days), and, unless the config says signoff.require_proof: true, takes
@@ -66,6 +68,7 @@ Flags:
 		listenDefault = v
 	}
 	listen := fs.String("listen", listenDefault, "HTTP address of /healthz, /readyz and /metrics, empty: none; env RETIRE_LISTEN")
+	profiles := fs.Bool("pprof", false, "also serve the Go runtime's profiles at /debug/pprof/ on --listen")
 	_ = fs.Parse(os.Args[1:])
 
 	var lvl zapcore.Level
@@ -132,7 +135,7 @@ Flags:
 		prom = newPromMetrics(logger, time.Second)
 		defer func() { _ = prom.Close() }()
 		dialOpts = append(dialOpts, temporalclient.WithMetrics(prom.handler))
-		stop, err := serveHTTP(logger, *listen, newHTTPHandler(&ready, prom.httpHandler()))
+		stop, err := serveHTTP(logger, *listen, newHTTPHandler(&ready, prom.httpHandler(), *profiles))
 		if err != nil {
 			return err
 		}

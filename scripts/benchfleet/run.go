@@ -8,8 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +31,10 @@ type bench struct {
 	poll, timeout, stall    time.Duration
 	keep                    bool
 	out                     string
+	// profiles is the worker's --listen address when it serves /debug/pprof/: the bench
+	// then keeps the heap profile of the worker's largest RSS, and counts its goroutines.
+	profiles   string
+	profileRSS int64
 
 	c  client.Client
 	db *sql.DB
@@ -58,6 +65,7 @@ type sample struct {
 	RSSKiB      int64         `json:"rss_kib"`
 	HWMKiB      int64         `json:"hwm_kib"`
 	CPUTicks    int64         `json:"cpu_ticks"`
+	Goroutines  int           `json:"goroutines,omitempty"`
 	InFlight    int           `json:"in_flight"`    // started, not ended
 	SampleObs   int           `json:"sample_obs"`   // in sample, quiesce or observe
 	ArchiveDrop int           `json:"archive_drop"` // in archive, drop, verify or record
@@ -100,6 +108,7 @@ func runCommand(args []string) error {
 	fs.DurationVar(&b.stall, "stall", 3*time.Minute, "give up when nothing moved for this long")
 	fs.BoolVar(&b.keep, "keep", false, "on failure, leave the fleet as it is (do not abort it)")
 	fs.StringVar(&b.out, "out", "", "also write the measurements as JSON here")
+	fs.StringVar(&b.profiles, "profiles", "", "the worker's --listen address, when it runs with --pprof: keep the heap profile at the peak RSS next to -out")
 	_ = fs.Parse(args)
 	if b.name == "" || b.file == "" || b.key == "" || b.n == 0 || b.pid == 0 {
 		return errors.New("run needs -name, -file, -key, -n and -worker-pid")
@@ -352,8 +361,12 @@ func (b *bench) track(st workflows.FleetStatus) {
 	if view != b.lastView {
 		b.lastView, b.lastChange = view, time.Now()
 		s := b.samples[len(b.samples)-1]
-		fmt.Printf("[%6.1fs] fleet %s, wave %d of %d | %s | worker RSS %.0f MiB\n", now.Seconds(), st.Phase, st.Wave, len(st.Waves),
-			phaseCounts(st), float64(s.RSSKiB)/1024)
+		g := ""
+		if s.Goroutines > 0 {
+			g = fmt.Sprintf(", %d goroutines", s.Goroutines)
+		}
+		fmt.Printf("[%6.1fs] fleet %s, wave %d of %d | %s | worker RSS %.0f MiB%s\n", now.Seconds(), st.Phase, st.Wave, len(st.Waves),
+			phaseCounts(st), float64(s.RSSKiB)/1024, g)
 	}
 }
 
@@ -532,6 +545,7 @@ func (b *bench) takeSample(ctx context.Context, st *workflows.FleetStatus) {
 	}
 	s.RSSKiB, s.HWMKiB = procMem(b.pid)
 	s.CPUTicks = procCPU(b.pid)
+	b.profile(ctx, &s)
 	if st != nil {
 		s.FleetPhase = string(st.Phase)
 		for _, ch := range st.Objects {
@@ -551,6 +565,46 @@ func (b *bench) takeSample(ctx context.Context, st *workflows.FleetStatus) {
 		}
 	}
 	b.samples = append(b.samples, s)
+}
+
+// profile counts the worker's goroutines and, when its RSS is 16 MiB past the last
+// profile's, keeps its heap profile (heap-peak.pb.gz beside -out): what the peak is made of.
+func (b *bench) profile(ctx context.Context, s *sample) {
+	if b.profiles == "" {
+		return
+	}
+	body, err := b.fetchProfile(ctx, "goroutine?debug=1")
+	if err != nil {
+		return
+	}
+	first, _, _ := strings.Cut(string(body), "\n")
+	s.Goroutines, _ = strconv.Atoi(strings.TrimPrefix(first, "goroutine profile: total "))
+	if b.out == "" || s.RSSKiB < b.profileRSS+16*1024 {
+		return
+	}
+	if heap, err := b.fetchProfile(ctx, "heap"); err == nil {
+		if os.WriteFile(filepath.Join(filepath.Dir(b.out), "heap-peak.pb.gz"), heap, 0o644) == nil {
+			b.profileRSS = s.RSSKiB
+		}
+	}
+}
+
+func (b *bench) fetchProfile(ctx context.Context, what string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.profiles+"/debug/pprof/"+what, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", what, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of a process.
