@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/dataretire/retire/activities/engine"
@@ -581,6 +584,40 @@ func TestPutRecord(t *testing.T) {
 	require.Equal(t, testPath+"record.md", mdKey)
 	require.Equal(t, `{"ok":true}`, string(get(t, s, jsonKey)))
 	require.Equal(t, "# Retired\n", string(get(t, s, mdKey)))
+}
+
+// An upload of unknown size that ends within smallPut goes as one object (no part buffer);
+// a longer one is streamed in parts. Both arrive whole, with the hash of what was sent.
+// (S3 gives a multipart object the ETag "<md5 of the parts' md5s>-<parts>".)
+func TestPutOfUnknownSizeSendsASmallFileInOneRequest(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		size      int
+		multipart bool
+	}{{0, false}, {10, false}, {smallPut, true}, {smallPut + 1, true}} {
+		data := bytes.Repeat([]byte{'r'}, tc.size)
+		key := fmt.Sprintf("unknown/%d", tc.size)
+		sum, n, err := s.Put(ctx, key, bytes.NewReader(data), -1, "")
+		require.NoError(t, err, tc.size)
+		require.EqualValues(t, tc.size, n)
+		want := sha256.Sum256(data)
+		require.Equal(t, hex.EncodeToString(want[:]), sum)
+		require.Equal(t, data, get(t, s, key), tc.size)
+		info, err := s.Stat(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, tc.multipart, strings.Contains(info.ETag, "-"), "size %d: ETag %s", tc.size, info.ETag)
+	}
+}
+
+// A reader that fails before smallPut fails the upload: nothing half read is stored.
+func TestPutOfUnknownSizeFailsWithItsReader(t *testing.T) {
+	s, _ := testStore(t)
+	broken := io.MultiReader(strings.NewReader("half a table"), iotest.ErrReader(errors.New("connection lost")))
+	_, _, err := s.Put(t.Context(), "unknown/broken", broken, -1, "")
+	require.ErrorContains(t, err, "connection lost")
+	_, err = s.Stat(t.Context(), "unknown/broken")
+	require.ErrorIs(t, err, ErrNotFound)
 }
 
 func TestStoreKeys(t *testing.T) {

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,7 +9,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -28,6 +31,39 @@ const (
 	// 156 GiB (10,000 parts), which maxPartBytes stays under.
 	streamPartSize = 16 << 20
 )
+
+// smallPut is how much of an upload of unknown size Put reads before it decides how to
+// send it: what ends within it (most files of a small database: DDL, manifests, the
+// Parquet of small tables) goes in one request of known size, with no 16 MiB part
+// buffer. A fleet archives many small databases at once; each of its files once held a
+// part buffer of its own. A variable for the tests.
+var smallPut = 1 << 20
+
+// readAhead holds the buffers that Put reads ahead into.
+var readAhead = sync.Pool{New: func() any { return new([]byte) }}
+
+// transports are shared by every Store of the process, one per scheme: a Store is opened
+// for each activity, and one with a transport of its own left that transport's idle
+// connections (two goroutines and two buffers each) open for 90 s after each archive;
+// at a fleet's pace, hundreds of them.
+var transports = struct {
+	sync.Mutex
+	byTLS map[bool]http.RoundTripper
+}{byTLS: map[bool]http.RoundTripper{}}
+
+func sharedTransport(secure bool) (http.RoundTripper, error) {
+	transports.Lock()
+	defer transports.Unlock()
+	if t, ok := transports.byTLS[secure]; ok {
+		return t, nil
+	}
+	t, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	transports.byTLS[secure] = t
+	return t, nil
+}
 
 // StoreConfig says where archives go. The secret key is only handed to minio-go: it never
 // appears in errors or logs.
@@ -62,10 +98,15 @@ func NewStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("store: endpoint and bucket are required")
 	}
+	transport, err := sharedTransport(cfg.Secure)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.Endpoint, err)
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: cfg.Secure,
-		Region: cfg.Region,
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    cfg.Secure,
+		Region:    cfg.Region,
+		Transport: transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Endpoint, err)
@@ -125,11 +166,29 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 }
 
 // Put uploads r to key and returns the SHA-256 (hex) and length of what was uploaded, both
-// computed while streaming. size -1 means unknown: the upload is then streamed in parts and
-// bounded only by ctx, since a large table can take longer than any fixed timeout.
+// computed while streaming. size -1 means unknown: what ends within smallPut bytes is sent
+// as one object of known size; anything longer is streamed in parts and bounded only by
+// ctx, since a large table can take longer than any fixed timeout.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (string, int64, error) {
 	if err := checkKey(key); err != nil {
 		return "", 0, err
+	}
+	if size < 0 {
+		buf := readAhead.Get().(*[]byte)
+		defer readAhead.Put(buf)
+		if cap(*buf) < smallPut {
+			*buf = make([]byte, smallPut)
+		}
+		head := (*buf)[:smallPut]
+		n, err := io.ReadFull(r, head)
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			r, size = bytes.NewReader(head[:n]), int64(n)
+		case err != nil:
+			return "", 0, fmt.Errorf("store: put %s: %w", s.prefix+key, err)
+		default:
+			r = io.MultiReader(bytes.NewReader(head), r)
+		}
 	}
 	if size >= 0 {
 		var cancel context.CancelFunc
