@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/worker"
@@ -37,7 +38,7 @@ func run() error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `retire-worker runs database retirements for Temporal.
 
-Usage: retire-worker [--config FILE] [--dev] [--log-level info] [--listen :9090] [--pprof]
+Usage: retire-worker [--config FILE] [--dev] [--log-level info] [--listen :9090] [--pprof] [--workflow-cache 1000]
 
 Temporal is reached like the temporal CLI does: TEMPORAL_ADDRESS (default localhost:7233),
 TEMPORAL_NAMESPACE (default "default"), TEMPORAL_PROFILE, TLS and API key settings.
@@ -47,6 +48,11 @@ worker polls its task queue, 503 before and once it stops) and /metrics (Prometh
 Temporal SDK's metrics and retire_*). An empty address turns it off. --pprof adds the Go
 runtime's profiles under /debug/pprof/ (heap, goroutines, CPU) on the same address, for
 finding where a worker's memory or time goes; keep that address private.
+
+--workflow-cache is how many workflows the worker keeps in memory between their tasks
+(default 1000; the least recently used leave first, and are replayed from their history
+at their next task): raise it when a worker runs far more retirements at once than that,
+lower it to trade memory for replays.
 
 --dev allows sampling and observation windows shorter than the production minimums
 (1 day and 7 days), and, unless the config says signoff.require_proof: true, takes
@@ -69,7 +75,15 @@ Flags:
 	}
 	listen := fs.String("listen", listenDefault, "HTTP address of /healthz, /readyz and /metrics, empty: none; env RETIRE_LISTEN")
 	profiles := fs.Bool("pprof", false, "also serve the Go runtime's profiles at /debug/pprof/ on --listen")
+	cacheDefault := defaultWorkflowCache
+	if v, err := strconv.Atoi(os.Getenv("RETIRE_WORKFLOW_CACHE")); err == nil {
+		cacheDefault = v
+	}
+	cache := fs.Int("workflow-cache", cacheDefault, "how many workflows stay in memory between their tasks; env RETIRE_WORKFLOW_CACHE")
 	_ = fs.Parse(os.Args[1:])
+	if *cache < 1 {
+		return fmt.Errorf("--workflow-cache %d: at least 1", *cache)
+	}
 
 	var lvl zapcore.Level
 	if err := lvl.Set(*level); err != nil {
@@ -152,6 +166,8 @@ Flags:
 	}
 
 	fatal := make(chan error, 1)
+	// Process-wide, and read when the first worker is made.
+	worker.SetStickyWorkflowCacheSize(*cache)
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		// Let running activities finish their current step (and heartbeat their checkpoint)
 		// on SIGTERM before the process goes.
@@ -206,6 +222,14 @@ Flags:
 	logger.Info("retire-worker stopped")
 	return runErr
 }
+
+// defaultWorkflowCache bounds the workflows a worker keeps in memory (the SDK's default is
+// 10,000). Retirements wait for days between their steps, and a cached one costs its
+// state and a goroutine per coroutine for all that time; one that is not in the cache is
+// replayed from its history (a few hundred events) when its next task comes. At 1,000 a
+// fleet of a thousand keeps its retirements, and the object locks, which never have a
+// task after their first, are the ones that leave.
+const defaultWorkflowCache = 1000
 
 // stopTimeout is how long a stopping worker lets running activities finish.
 const stopTimeout = 30 * time.Second

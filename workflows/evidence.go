@@ -304,7 +304,7 @@ func evidenceSummary(ev *Evidence) string {
 
 // watchAttempts counts who keeps trying to reach the object while access is cut, one
 // activity per day, from the reading before the cut until ctx is cancelled (right before
-// the drop). What the activity signals arrives through followAttempts at once.
+// the drop). What the activity signals arrives through follow at once.
 func (r *retirement) watchAttempts(ctx workflow.Context) {
 	ev := r.s.Evidence
 	if ev == nil || (!sourceAvailable(ev.Sources, engine.SourceAttempts) && !sourceAvailable(ev.Sources, engine.SourceAuditLog)) {
@@ -379,31 +379,22 @@ func (r *retirement) awaitAttemptsSettled(ctx workflow.Context) error {
 // attemptsToAcknowledge says what is not acknowledged after the cut.
 func (r *retirement) attemptsToAcknowledge() []string { return AttemptsToAcknowledge(r.s) }
 
-// followAttempts takes what WatchAttempts signals.
-func (r *retirement) followAttempts(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, activities.SignalAttempts)
-	for {
-		var report activities.AttemptsReport
-		ch.Receive(ctx, &report)
-		if r.s.Evidence != nil && r.beforeDrop() {
-			r.takeReport(report)
-		}
+// takeAttempts takes what WatchAttempts signals (see follow).
+func (r *retirement) takeAttempts(report activities.AttemptsReport) {
+	if r.s.Evidence != nil && r.beforeDrop() {
+		r.takeReport(report)
 	}
 }
 
-// followSampling takes the clients the sampling activity signals the moment it sees them.
-func (r *retirement) followSampling(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, activities.SignalSampling)
-	for {
-		var e activities.SamplingEvidence
-		ch.Receive(ctx, &e)
-		if r.s.Phase != PhaseSample || r.s.Evidence == nil {
-			continue
-		}
-		r.s.Clients = mergeClients(r.s.Clients, e.New)
-		r.s.Evidence.Spans = engine.MergeSpans(append(r.s.Evidence.Spans, e.Spans...))
-		r.details(ctx)
+// takeSampling takes the clients the sampling activity signals the moment it sees them
+// (see follow).
+func (r *retirement) takeSampling(ctx workflow.Context, e activities.SamplingEvidence) {
+	if r.s.Phase != PhaseSample || r.s.Evidence == nil {
+		return
 	}
+	r.s.Clients = mergeClients(r.s.Clients, e.New)
+	r.s.Evidence.Spans = engine.MergeSpans(append(r.s.Evidence.Spans, e.Spans...))
+	r.details(ctx)
 }
 
 func (r *retirement) takeReport(report activities.AttemptsReport) {

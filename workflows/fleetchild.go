@@ -55,18 +55,10 @@ func (r *retirement) reportDelivered(ctx workflow.Context) {
 	}
 }
 
-// followFleet notes the fleet's grant of a slot, and what became of the notices this
-// retirement handed to the fleet's digest.
-func (r *retirement) followFleet(ctx workflow.Context) {
-	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalFleetSlotGranted), func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		r.slotGranted = true
-		r.changes++
-	})
-	for {
-		sel.Select(ctx)
-	}
+// takeSlot notes the fleet's grant of a slot (see follow).
+func (r *retirement) takeSlot() {
+	r.slotGranted = true
+	r.changes++
 }
 
 // fleetSlot waits, before the archive, until the fleet grants this retirement one of its

@@ -92,12 +92,7 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	if err := r.registerUpdates(ctx); err != nil {
 		return nil, err
 	}
-	workflow.Go(ctx, r.followArchive)
-	workflow.Go(ctx, r.followSampling)
-	workflow.Go(ctx, r.followAttempts)
-	if r.inFleet() {
-		workflow.Go(ctx, r.followFleet)
-	}
+	workflow.Go(ctx, r.follow)
 	if err := req.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("invalid request: "+err.Error(), "InvalidRequest", nil)
 	}
@@ -111,20 +106,48 @@ func start(ctx workflow.Context, req Request) (*retirement, error) {
 	return r, nil
 }
 
-// followArchive takes the Archive activity's progress reports into the status and the UI's
-// current details. Reports that arrive when no export is under way (late, or sent to an
-// older run) are dropped.
-func (r *retirement) followArchive(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, activities.SignalArchiveProgress)
-	for {
+// follow takes what is signalled to the retirement while it runs: the sampling's new
+// clients, the attempts seen after the cut, the archive's progress, and a fleet's grant of
+// a slot. One coroutine for all four: a worker holds a thousand retirements that wait
+// for weeks, and each coroutine is a goroutine with its stack for as long as the run is in
+// the worker's cache. (Coroutines make no commands: one or four replay the same.)
+func (r *retirement) follow(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, activities.SignalArchiveProgress), func(ch workflow.ReceiveChannel, _ bool) {
 		var c activities.ArchiveCounts
 		ch.Receive(ctx, &c)
-		if r.s.Archiving == nil {
-			continue
-		}
-		r.s.Archiving.ArchiveCounts, r.s.Archiving.At = c, r.now(ctx)
-		r.details(ctx)
+		r.takeArchiveProgress(ctx, c)
+	})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, activities.SignalSampling), func(ch workflow.ReceiveChannel, _ bool) {
+		var e activities.SamplingEvidence
+		ch.Receive(ctx, &e)
+		r.takeSampling(ctx, e)
+	})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, activities.SignalAttempts), func(ch workflow.ReceiveChannel, _ bool) {
+		var report activities.AttemptsReport
+		ch.Receive(ctx, &report)
+		r.takeAttempts(report)
+	})
+	if r.inFleet() {
+		sel.AddReceive(workflow.GetSignalChannel(ctx, SignalFleetSlotGranted), func(ch workflow.ReceiveChannel, _ bool) {
+			ch.Receive(ctx, nil)
+			r.takeSlot()
+		})
 	}
+	for {
+		sel.Select(ctx)
+	}
+}
+
+// takeArchiveProgress takes the Archive activity's progress reports into the status and
+// the UI's current details. Reports that arrive when no export is under way (late, or sent
+// to an older run) are dropped.
+func (r *retirement) takeArchiveProgress(ctx workflow.Context, c activities.ArchiveCounts) {
+	if r.s.Archiving == nil {
+		return
+	}
+	r.s.Archiving.ArchiveCounts, r.s.Archiving.At = c, r.now(ctx)
+	r.details(ctx)
 }
 
 // run executes one activity with a summary that reads well in the UI.
