@@ -5,21 +5,40 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dataretire/retire/activities/engine"
 )
 
-// The Updates of the setting keeper (workflows.SettingKeeper).
+// How retirements talk to the setting keeper (workflows.SettingKeeper).
 const (
+	// SignalHoldSetting (a Hold) and SignalReleaseSetting (the holder's workflow id) are
+	// how holds and releases arrive: signals, which Temporal takes durably and in any
+	// number. (Updates were first: at a thousand retirements on one server the keeper
+	// met Temporal's limit of 10 updates in flight per workflow, updates were aborted by
+	// the thousand, and an update's speculative task once waited for minutes.)
+	SignalHoldSetting    = "hold-setting"
+	SignalReleaseSetting = "release-setting"
+	// QueryHolding (the holder's workflow id) answers a HoldingAnswer.
+	QueryHolding = "holding"
+	// UpdateHoldSetting and UpdateReleaseSetting are the Updates of keepers started
+	// before the signals; a keeper still takes them.
 	UpdateHoldSetting    = "hold"
 	UpdateReleaseSetting = "release"
 	// SettingKeeperWorkflow is the keeper's registered name (workflows.SettingKeeperName).
 	SettingKeeperWorkflow = "RetireSettingKeeper"
 )
+
+// HoldingAnswer is the keeper's answer to QueryHolding: whether the holder's hold is in,
+// with the change the keeper made, or why it could not switch the setting on.
+type HoldingAnswer struct {
+	Held    bool                 `json:"held"`
+	Change  engine.SettingChange `json:"change"`
+	Refused string               `json:"refused,omitempty"`
+}
 
 // KeeperState is what a setting keeper knows, carried across its continue-as-new.
 type KeeperState struct {
@@ -33,6 +52,9 @@ type KeeperState struct {
 	On         bool   `json:"on"`
 	Connection string `json:"connection,omitempty"`
 	Holds      int    `json:"holds"`
+	// Refused are the holders whose hold could not switch the setting on, with why, until
+	// they hold again or release.
+	Refused map[string]string `json:"refused,omitempty"`
 }
 
 // Holding is one retirement's hold.
@@ -92,44 +114,64 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 	}
 	source := holder.Source
 	id := SettingKeeperID(serverID, so.SettingOf(source))
-	start := a.keep.client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	_, err = a.keep.client.SignalWithStartWorkflow(ctx, id, SignalHoldSetting, holder, client.StartWorkflowOptions{
 		ID: id, TaskQueue: a.keep.queue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "Keeps " + so.SettingOf(source) + " on while retirements on the server need it",
+		StaticSummary: "Keeps " + so.SettingOf(source) + " on while retirements on the server need it",
 	}, SettingKeeperWorkflow, KeeperState{})
-	h, err := a.keep.client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName: UpdateHoldSetting, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{holder},
-		},
-	})
 	if err != nil {
 		return engine.SettingChange{}, true, fmt.Errorf("hold %s through %s: %w", source, id, err)
 	}
-	if err := h.Get(ctx, &ch); err != nil {
+	if ch, err = a.awaitHold(ctx, id, holder.Holder); err != nil {
 		return engine.SettingChange{}, true, fmt.Errorf("hold %s through %s: %w", source, id, err)
 	}
 	ch.Source, ch.Keeper = source, id
 	return ch, true, nil
 }
 
+// awaitHold asks the keeper until it has taken the hold (the setting is then on) or says
+// why it could not. The first answers come quickly (the first hold switches the setting,
+// the others only join), then the asking slows down, so that a thousand holders
+// arriving at once ask a few times each.
+func (a *Activities) awaitHold(ctx context.Context, keeper, holder string) (engine.SettingChange, error) {
+	pause := 100 * time.Millisecond
+	for {
+		v, err := a.keep.client.QueryWorkflow(ctx, keeper, "", QueryHolding, holder)
+		if err == nil {
+			var ans HoldingAnswer
+			if err := v.Get(&ans); err != nil {
+				return engine.SettingChange{}, err
+			}
+			switch {
+			case ans.Held:
+				return ans.Change, nil
+			case ans.Refused != "":
+				return engine.SettingChange{}, errors.New(ans.Refused)
+			}
+		}
+		// Not yet taken, or the keeper is busy: ask again. ctx bounds the wait.
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("the keeper has not taken the hold")
+			}
+			return engine.SettingChange{}, fmt.Errorf("%w (%v)", err, ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 3*time.Second)
+	}
+}
+
 // releaseSource gives the retirement's hold back; the keeper puts the setting back once
-// nobody holds it. A keeper that is gone has nothing left to release.
+// nobody holds it (and tries again until it could). The release is Temporal's to deliver
+// once it has taken the signal. A keeper that is gone has nothing left to release.
 func (a *Activities) releaseSource(ctx context.Context, ch engine.SettingChange, holder string) error {
 	if a.keep == nil {
 		return errors.New("this worker keeps no settings, and " + ch.Keeper + " holds " + ch.Variable + ": run a worker that does")
 	}
-	h, err := a.keep.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: ch.Keeper, UpdateName: UpdateReleaseSetting, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{holder},
-	})
+	err := a.keep.client.SignalWorkflow(ctx, ch.Keeper, "", SignalReleaseSetting, holder)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return nil
-	}
-	if err == nil {
-		err = h.Get(ctx, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("release %s through %s: %w", ch.Variable, ch.Keeper, err)

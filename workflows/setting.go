@@ -21,15 +21,22 @@ const SettingKeeperName = activities.SettingKeeperWorkflow
 // sampling windows. Without it, each retirement switched it on and back off on its own:
 // the first to end switched it off under its neighbours, whose evidence then said the
 // counters were off and waited for a person. Now every retirement that needs the setting
-// holds it here (an Update, started with the keeper if none runs): the first hold switches
-// it on and remembers how it was, the last release puts it back, and the keeper ends.
+// holds it here (a signal, started with the keeper if none runs, then the query
+// "holding" until it is taken): the first hold switches it on and remembers how it was,
+// the last release (a signal too) puts it back, and the keeper ends.
 //
 // One keeper per server and variable (activities.SettingKeeperID): every connection
 // profile and every worker reaching the server meets the same one.
 func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
-	k := &keeper{st: st}
+	k := &keeper{st: st,
+		holds:    workflow.GetSignalChannel(ctx, activities.SignalHoldSetting),
+		releases: workflow.GetSignalChannel(ctx, activities.SignalReleaseSetting),
+	}
 	if k.st.Holders == nil {
 		k.st.Holders = map[string]activities.Holding{}
+	}
+	if k.st.Refused == nil {
+		k.st.Refused = map[string]string{}
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.UpdateHoldSetting, k.hold,
 		workflow.UpdateHandlerOptions{Validator: validHold}); err != nil {
@@ -42,6 +49,10 @@ func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 	if err := workflow.SetQueryHandler(ctx, "setting", func() (activities.KeeperState, error) { return k.st, nil }); err != nil {
 		return err
 	}
+	if err := workflow.SetQueryHandler(ctx, activities.QueryHolding, k.holding); err != nil {
+		return err
+	}
+	workflow.Go(ctx, k.follow)
 	for {
 		k.describe(ctx)
 		// Idle: nobody holds it and it is as it was. A keeper started by a hold that is
@@ -49,7 +60,7 @@ func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 		// but it is still on: the last release could not put it back; try again later.
 		stranded := func() bool { return len(k.st.Holders) == 0 && k.st.On }
 		woke, err := workflow.AwaitWithTimeout(ctx, holdersEvery, func() bool {
-			return !k.busy && (k.idle() && k.st.Holds > 0 || stranded() || long(ctx))
+			return k.quiet() && (k.idle() && k.st.Holds > 0 || stranded() || long(ctx))
 		})
 		if err != nil {
 			return err
@@ -68,7 +79,7 @@ func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 			continue
 		}
 		if !k.idle() {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !k.busy }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && k.quiet() }); err != nil {
 				return err
 			}
 			return workflow.NewContinueAsNewError(ctx, SettingKeeperName, k.st)
@@ -76,7 +87,7 @@ func SettingKeeper(ctx workflow.Context, st activities.KeeperState) error {
 		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 			return err
 		}
-		if k.idle() && !k.busy {
+		if k.idle() && k.quiet() {
 			return nil
 		}
 	}
@@ -86,6 +97,56 @@ type keeper struct {
 	st activities.KeeperState
 	// busy is true while a handler switches the setting: holds and releases take turns.
 	busy bool
+	// holds and releases are the signals; taking is true while follow handles one.
+	holds, releases workflow.ReceiveChannel
+	taking          bool
+}
+
+// quiet is when the keeper may end or start over: no switch under way, and no hold or
+// release received and not yet handled (it would be lost with the run).
+func (k *keeper) quiet() bool {
+	return !k.busy && !k.taking && k.holds.Len() == 0 && k.releases.Len() == 0
+}
+
+// follow takes the holds and releases, one at a time and in the order they came.
+func (k *keeper) follow(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(k.holds, func(ch workflow.ReceiveChannel, _ bool) {
+		var h activities.Hold
+		ch.Receive(ctx, &h)
+		if validHold(h) != nil {
+			workflow.GetLogger(ctx).Warn("A hold without its holder, connection or source; ignored", "hold", h)
+			return
+		}
+		k.taking = true
+		defer func() { k.taking = false }()
+		if _, err := k.hold(ctx, h); err != nil {
+			k.st.Refused[h.Holder] = "the keeper could not switch it on: " + err.Error()
+		}
+	})
+	sel.AddReceive(k.releases, func(ch workflow.ReceiveChannel, _ bool) {
+		var holder string
+		ch.Receive(ctx, &holder)
+		if holder == "" {
+			return
+		}
+		k.taking = true
+		defer func() { k.taking = false }()
+		if _, err := k.release(ctx, holder); err != nil {
+			workflow.GetLogger(ctx).Error("Could not put the setting back; trying again later", "error", err)
+		}
+	})
+	for {
+		sel.Select(ctx)
+	}
+}
+
+// holding answers whether holder's hold is in.
+func (k *keeper) holding(holder string) (activities.HoldingAnswer, error) {
+	if _, ok := k.st.Holders[holder]; ok && k.st.On {
+		return activities.HoldingAnswer{Held: true, Change: k.st.Change}, nil
+	}
+	return activities.HoldingAnswer{Refused: k.st.Refused[holder]}, nil
 }
 
 func (k *keeper) idle() bool { return len(k.st.Holders) == 0 && !k.st.On }
@@ -128,6 +189,7 @@ func (k *keeper) hold(ctx workflow.Context, h activities.Hold) (engine.SettingCh
 		k.st.Change, k.st.On, k.st.Connection = ch, true, h.Connection
 	}
 	k.st.Holders[h.Holder] = activities.Holding{RunID: h.RunID, Connection: h.Connection}
+	delete(k.st.Refused, h.Holder)
 	k.st.Holds++
 	k.describe(ctx)
 	return k.st.Change, nil
@@ -142,6 +204,7 @@ func (k *keeper) release(ctx workflow.Context, holder string) (bool, error) {
 	k.busy = true
 	defer func() { k.busy = false }()
 	delete(k.st.Holders, holder)
+	delete(k.st.Refused, holder)
 	if len(k.st.Holders) > 0 || !k.st.On {
 		k.describe(ctx)
 		return false, nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,8 +20,9 @@ import (
 
 var userstatOn = engine.SettingChange{Source: engine.SourceTableCounters, Variable: "userstat", Before: "OFF", After: "ON"}
 
-// keeperEnv is a setting keeper in the test suite whose switching is counted.
-func keeperEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, switched, restored *int, update func(at time.Duration, name string, arg any)) {
+// keeperEnv is a setting keeper in the test suite whose switching is counted. send signals
+// it at a moment; update sends an Update (as retirements did before the signals).
+func keeperEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, switched, restored *int, send, update func(at time.Duration, name string, arg any)) {
 	var ts testsuite.WorkflowTestSuite
 	env = ts.NewTestWorkflowEnvironment()
 	env.RegisterActivity(a)
@@ -46,7 +48,30 @@ func keeperEnv(t *testing.T) (env *testsuite.TestWorkflowEnvironment, switched, 
 			}, arg)
 		}, at)
 	}
-	return env, switched, restored, update
+	send = func(at time.Duration, name string, arg any) {
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(name, arg) }, at)
+	}
+	return env, switched, restored, send, update
+}
+
+// keptOnceEachWay runs the keeper to its end, which must come with its last holder, having
+// switched the setting once and put it back once.
+func keptOnceEachWay(t *testing.T, env *testsuite.TestWorkflowEnvironment, switched, restored *int) {
+	t.Helper()
+	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError(), "the keeper ends with its last holder")
+	require.Equal(t, 1, *switched)
+	require.Equal(t, 1, *restored)
+}
+
+// holding asks the keeper what the query "holding" says of holder.
+func holding(t *testing.T, env *testsuite.TestWorkflowEnvironment, holder string) activities.HoldingAnswer {
+	v, err := env.QueryWorkflow(activities.QueryHolding, holder)
+	require.NoError(t, err)
+	var ans activities.HoldingAnswer
+	require.NoError(t, v.Get(&ans))
+	return ans
 }
 
 func holdBy(who string) activities.Hold {
@@ -56,27 +81,83 @@ func holdBy(who string) activities.Hold {
 // The first hold switches the setting on, the last release puts it back, and nothing in
 // between touches it, whatever the order and however often one retirement holds.
 func TestTheSettingKeeperSwitchesOnceEachWay(t *testing.T) {
-	env, switched, restored, update := keeperEnv(t)
-	update(time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:a"))
-	update(2*time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:b"))
-	update(3*time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:b")) // twice is once
-	update(4*time.Second, activities.UpdateReleaseSetting, "retire:db1:a")
+	env, switched, restored, send, _ := keeperEnv(t)
+	send(time.Second, activities.SignalHoldSetting, holdBy("retire:db1:a"))
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, activities.HoldingAnswer{Held: true, Change: userstatOn}, holding(t, env, "retire:db1:a"), "a hold that is in says so, with the change")
+		require.Equal(t, activities.HoldingAnswer{}, holding(t, env, "retire:db1:b"), "one not yet sent is not held")
+	}, 1500*time.Millisecond)
+	send(2*time.Second, activities.SignalHoldSetting, holdBy("retire:db1:b"))
+	send(3*time.Second, activities.SignalHoldSetting, holdBy("retire:db1:b")) // twice is once
+	send(4*time.Second, activities.SignalReleaseSetting, "retire:db1:a")
 	env.RegisterDelayedCallback(func() {
 		require.Equal(t, 1, *switched)
 		require.Zero(t, *restored, "a release while another retirement holds it must not put it back")
+		require.False(t, holding(t, env, "retire:db1:a").Held, "released")
 	}, 5*time.Second)
-	update(6*time.Second, activities.UpdateReleaseSetting, "retire:db1:b")
+	send(6*time.Second, activities.SignalReleaseSetting, "retire:db1:b")
+	keptOnceEachWay(t, env, switched, restored)
+}
+
+// A thousand retirements that hold at the same moment, then release at the same moment:
+// every hold is answered, no hold or release is lost, and the setting is switched once
+// and put back once.
+func TestTheSettingKeeperTakesAThousandHoldsAtOnce(t *testing.T) {
+	env, switched, restored, _, _ := keeperEnv(t)
+	const n = 1000
+	holder := func(i int) string { return fmt.Sprintf("retire:db1:t%04d", i) }
+	env.RegisterDelayedCallback(func() {
+		for i := range n {
+			env.SignalWorkflow(activities.SignalHoldSetting, holdBy(holder(i)))
+		}
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		for i := range n {
+			require.True(t, holding(t, env, holder(i)).Held, holder(i))
+		}
+		for i := range n {
+			env.SignalWorkflow(activities.SignalReleaseSetting, holder(i))
+		}
+	}, 10*time.Second)
+	keptOnceEachWay(t, env, switched, restored)
+}
+
+// A hold whose switch fails is refused, and the holder learns why from the query; a later
+// hold of the same retirement tries again.
+func TestTheSettingKeeperSaysWhyAHoldWasRefused(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	env.RegisterActivity(a)
+	tries := 0
+	env.OnActivity(a.SwitchSourceOn, mock.Anything, mock.Anything).Return(func(context.Context, activities.Hold) (engine.SettingChange, error) {
+		tries++
+		if tries == 1 {
+			return engine.SettingChange{}, temporal.NewNonRetryableApplicationError("SUPER privilege required", "Refused", nil)
+		}
+		return userstatOn, nil
+	})
+	env.OnActivity(a.RestoreSettings, mock.Anything, mock.Anything).Return(nil)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalHoldSetting, holdBy("retire:db1:a")) }, time.Second)
+	env.RegisterDelayedCallback(func() {
+		ans := holding(t, env, "retire:db1:a")
+		require.False(t, ans.Held)
+		require.Contains(t, ans.Refused, "SUPER privilege required")
+		env.SignalWorkflow(activities.SignalHoldSetting, holdBy("retire:db1:a"))
+	}, 2*time.Second)
+	env.RegisterDelayedCallback(func() {
+		require.Equal(t, activities.HoldingAnswer{Held: true, Change: userstatOn}, holding(t, env, "retire:db1:a"))
+		env.SignalWorkflow(activities.SignalReleaseSetting, "retire:db1:a")
+	}, 3*time.Second)
 	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError(), "the keeper ends with its last holder")
-	require.Equal(t, 1, *switched)
-	require.Equal(t, 1, *restored)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 2, tries)
 }
 
 // A keeper that started over (continue-as-new) carries its holders and how the setting
-// was: the next run neither switches it again nor forgets to put it back.
+// was: the next run neither switches it again nor forgets to put it back. (Its holders
+// here still send Updates, as before the signals: a keeper takes both.)
 func TestTheSettingKeeperCarriesItsHoldersOver(t *testing.T) {
-	env, switched, restored, update := keeperEnv(t)
+	env, switched, restored, _, update := keeperEnv(t)
 	carried := activities.KeeperState{Holders: map[string]activities.Holding{"retire:db1:b": {RunID: "run-b", Connection: "db1"}}, Change: userstatOn, On: true, Connection: "db1", Holds: 1200}
 	update(time.Second, activities.UpdateHoldSetting, holdBy("retire:db1:c"))
 	update(2*time.Second, activities.UpdateReleaseSetting, "retire:db1:b")
@@ -103,16 +184,18 @@ func TestTheSettingKeeperTriesAgainToPutItBack(t *testing.T) {
 		}
 		return nil
 	})
-	var released error
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalHoldSetting, holdBy("retire:db1:a")) }, time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalReleaseSetting, "retire:db1:a") }, 2*time.Second)
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(activities.UpdateHoldSetting, "", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {}, OnComplete: func(any, error) {}}, holdBy("retire:db1:a"))
-	}, time.Second)
-	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(activities.UpdateReleaseSetting, "", &testsuite.TestUpdateCallback{OnReject: func(error) {}, OnAccept: func() {},
-			OnComplete: func(_ any, err error) { released = err }}, "retire:db1:a")
-	}, 2*time.Second)
+		require.Equal(t, 1, tries)
+		v, err := env.QueryWorkflow("setting")
+		require.NoError(t, err)
+		var st activities.KeeperState
+		require.NoError(t, v.Get(&st))
+		require.True(t, st.On, "still on, and still the keeper's to put back")
+		require.Empty(t, st.Holders)
+	}, 3*time.Second)
 	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
-	require.Error(t, released, "the holder is told it was not put back")
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, 2, tries, "tried again, and ended once it was put back")
 }
@@ -120,14 +203,14 @@ func TestTheSettingKeeperTriesAgainToPutItBack(t *testing.T) {
 // A retirement that ends without releasing (an operator terminated it) is found by the
 // keeper's hourly look and released, so that the setting does not stay on for ever.
 func TestTheSettingKeeperReleasesAHolderThatVanished(t *testing.T) {
-	env, switched, restored, update := keeperEnv(t)
+	env, switched, restored, send, _ := keeperEnv(t)
 	env.OnActivity(a.CheckFleetChildren, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetChildrenInput) (activities.FleetChildrenResult, error) {
 		require.Equal(t, []activities.FleetChildRun{{WorkflowID: "retire:db1:a", RunID: "run-a"}}, in.Children)
 		return activities.FleetChildrenResult{Closed: []activities.ClosedChild{{WorkflowID: "retire:db1:a", RunID: "run-a", Status: activities.ChildTerminated, Reason: "terminated by an operator"}}}, nil
 	})
 	h := holdBy("retire:db1:a")
 	h.RunID = "run-a"
-	update(time.Second, activities.UpdateHoldSetting, h)
+	send(time.Second, activities.SignalHoldSetting, h)
 	env.RegisterDelayedCallback(func() { require.Zero(t, *restored, "held, and not yet looked at") }, 30*time.Minute)
 	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
 	require.NoError(t, env.GetWorkflowError())
