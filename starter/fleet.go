@@ -594,15 +594,44 @@ func printFleetPlan(w io.Writer, st workflows.FleetStatus) {
 	writeWaves(w, st.Waves)
 }
 
-// writeWaves prints the waves planned: number, name, objects.
+// writeWaves prints the waves planned: number, name, and every object, the list wrapped
+// under its column (a wave of a thousand is a paragraph, not a line of 30,000 columns).
 func writeWaves(w io.Writer, waves []workflows.FleetWave) {
 	fmt.Fprintln(w, "waves:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  WAVE\tNAME\tOBJECTS")
+	numW, nameW := len("WAVE"), len("NAME")
 	for _, wv := range waves {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\n", wv.Number, wv.Name, strings.Join(wv.Objects, ", "))
+		numW, nameW = max(numW, len(strconv.Itoa(wv.Number))), max(nameW, len(wv.Name))
 	}
-	_ = tw.Flush()
+	indent := 2 + numW + 2 + nameW + 2
+	fmt.Fprintf(w, "  %-*s  %-*s  OBJECTS\n", numW, "WAVE", nameW, "NAME")
+	for _, wv := range waves {
+		lines := wrapList(wv.Objects, max(40, 100-indent))
+		fmt.Fprintf(w, "  %-*d  %-*s  %s\n", numW, wv.Number, nameW, wv.Name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%*s%s\n", indent, "", l)
+		}
+	}
+}
+
+// wrapList joins items with ", " into lines of about width columns (an item longer than
+// width has a line of its own).
+func wrapList(items []string, width int) []string {
+	lines := []string{""}
+	for i, it := range items {
+		if i < len(items)-1 {
+			it += ","
+		}
+		last := &lines[len(lines)-1]
+		switch {
+		case *last == "":
+			*last = it
+		case len(*last)+1+len(it) > width:
+			lines = append(lines, it)
+		default:
+			*last += " " + it
+		}
+	}
+	return lines
 }
 
 func pacingText(req workflows.FleetRequest) string {

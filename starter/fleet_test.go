@@ -368,6 +368,31 @@ waves:
 	assert.Regexp(t, `(?m)^  2     all the others  a/db2, b/db4, b/db5$`, out.String())
 }
 
+// A wave of a thousand objects is printed whole, wrapped under its column.
+func TestWavesWrapTheirObjects(t *testing.T) {
+	var objects []string
+	for i := range 1000 {
+		objects = append(objects, fmt.Sprintf("bench-a/fleetbench_%04d", i+1))
+	}
+	var out strings.Builder
+	writeWaves(&out, []workflows.FleetWave{{Number: 1, Name: "beta", Objects: objects[:2]}, {Number: 2, Name: "all the others", Objects: objects[2:]}})
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Equal(t, "  WAVE  NAME            OBJECTS", lines[1])
+	require.Equal(t, "  1     beta            bench-a/fleetbench_0001, bench-a/fleetbench_0002", lines[2])
+	require.True(t, strings.HasPrefix(lines[3], "  2     all the others  bench-a/fleetbench_0003, "), lines[3])
+	var listed []string
+	for _, l := range lines[3:] {
+		require.LessOrEqual(t, len(l), 100, l)
+		require.True(t, strings.HasPrefix(l, "  2     all the others  ") || strings.HasPrefix(l, strings.Repeat(" ", 24)), l)
+		for _, o := range strings.Split(strings.TrimSpace(l[24:]), ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				listed = append(listed, o)
+			}
+		}
+	}
+	require.Equal(t, objects[2:], listed, "every object, in order")
+}
+
 func TestFleetStartSignsWhatTheWorkflowVerifies(t *testing.T) {
 	rita := newTestKey(t, "rita", "")
 	f := newProvingFleet(t, fleetPins(map[string]testKey{"rita": rita}))
