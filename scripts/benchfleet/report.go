@@ -30,6 +30,10 @@ type report struct {
 	HWMKiB     int64   `json:"vm_hwm_kib"`
 	MaxRSSKiB  int64   `json:"max_vm_rss_kib"`
 	CPUSeconds float64 `json:"worker_cpu_s"`
+	// The most task slots in use at one poll, and the most goroutines.
+	MaxActivitySlots int `json:"max_activity_slots_used"`
+	MaxWorkflowSlots int `json:"max_workflow_slots_used"`
+	MaxGoroutines    int `json:"max_goroutines"`
 
 	ChildEvents       []int64 `json:"child_events"`
 	ChildEventsMax    int64   `json:"child_events_max"`
@@ -145,6 +149,9 @@ func (b *bench) measured(st workflows.FleetStatus) *report {
 		r.MaxRSSKiB = max(r.MaxRSSKiB, s.RSSKiB)
 		r.MaxInFlight = max(r.MaxInFlight, s.InFlight)
 		r.MaxThreads = max(r.MaxThreads, s.Threads)
+		r.MaxActivitySlots = max(r.MaxActivitySlots, s.ActivitySlots)
+		r.MaxWorkflowSlots = max(r.MaxWorkflowSlots, s.WorkflowSlots)
+		r.MaxGoroutines = max(r.MaxGoroutines, s.Goroutines)
 	}
 	r.MaxRSSKiB = max(r.MaxRSSKiB, rss)
 	r.CPUSeconds = float64(procCPU(b.pid)-b.samples[0].CPUTicks) / 100
@@ -416,6 +423,10 @@ func (r *report) print(out io.Writer) {
 	}
 	row("worker peak RSS", "VmHWM %s at the end; max VmRSS polled %s (pid %d)", mib(r.HWMKiB), mib(r.MaxRSSKiB), r.WorkerPID)
 	row("worker CPU", "%.1f s user+system, %.0f%% of one core over the run", r.CPUSeconds, 100*r.CPUSeconds/max(r.Elapsed, 1))
+	if r.MaxGoroutines > 0 {
+		row("worker task slots", "at most %d activity and %d workflow task slots in use at a poll (of the SDK's 1,000 each); at most %d goroutines",
+			r.MaxActivitySlots, r.MaxWorkflowSlots, r.MaxGoroutines)
+	}
 	row("MariaDB statements/s, overall", "%.1f q/s (Questions); %.2f per retirement in flight (at most %d in flight); baseline before the start %.1f q/s",
 		r.QPS, r.QPSPer, r.MaxInFlight, r.Baseline)
 	if r.WindowSecs > 0 {

@@ -66,12 +66,15 @@ type sample struct {
 	HWMKiB      int64         `json:"hwm_kib"`
 	CPUTicks    int64         `json:"cpu_ticks"`
 	Goroutines  int           `json:"goroutines,omitempty"`
-	InFlight    int           `json:"in_flight"`    // started, not ended
-	SampleObs   int           `json:"sample_obs"`   // in sample, quiesce or observe
-	ArchiveDrop int           `json:"archive_drop"` // in archive, drop, verify or record
-	PastObserve int           `json:"past_observe"` // in archive or later, or done
-	FleetPhase  string        `json:"fleet_phase"`
-	ok          bool
+	// The worker's task slots in use, from its /metrics (temporal_worker_task_slots_used).
+	ActivitySlots int    `json:"activity_slots_used,omitempty"`
+	WorkflowSlots int    `json:"workflow_slots_used,omitempty"`
+	InFlight      int    `json:"in_flight"`    // started, not ended
+	SampleObs     int    `json:"sample_obs"`   // in sample, quiesce or observe
+	ArchiveDrop   int    `json:"archive_drop"` // in archive, drop, verify or record
+	PastObserve   int    `json:"past_observe"` // in archive or later, or done
+	FleetPhase    string `json:"fleet_phase"`
+	ok            bool
 }
 
 type proceed struct {
@@ -579,6 +582,9 @@ func (b *bench) profile(ctx context.Context, s *sample) {
 	}
 	first, _, _ := strings.Cut(string(body), "\n")
 	s.Goroutines, _ = strconv.Atoi(strings.TrimPrefix(first, "goroutine profile: total "))
+	if m, err := b.fetch(ctx, "/metrics"); err == nil {
+		s.ActivitySlots, s.WorkflowSlots = slotsUsed(string(m))
+	}
 	if b.out == "" || s.RSSKiB < b.profileRSS+16*1024 {
 		return
 	}
@@ -589,10 +595,35 @@ func (b *bench) profile(ctx context.Context, s *sample) {
 	}
 }
 
+// slotsUsed reads the activity and workflow task slots in use from the worker's metrics.
+func slotsUsed(metrics string) (activity, workflow int) {
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, "temporal_worker_task_slots_used{") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `worker_type="ActivityWorker"`):
+			activity = int(v)
+		case strings.Contains(line, `worker_type="WorkflowWorker"`):
+			workflow = int(v)
+		}
+	}
+	return activity, workflow
+}
+
 func (b *bench) fetchProfile(ctx context.Context, what string) ([]byte, error) {
+	return b.fetch(ctx, "/debug/pprof/"+what)
+}
+
+func (b *bench) fetch(ctx context.Context, path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.profiles+"/debug/pprof/"+what, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.profiles+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -602,7 +633,7 @@ func (b *bench) fetchProfile(ctx context.Context, what string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", what, resp.Status)
+		return nil, fmt.Errorf("%s: %s", path, resp.Status)
 	}
 	return io.ReadAll(resp.Body)
 }
