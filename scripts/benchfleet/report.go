@@ -44,17 +44,26 @@ type report struct {
 	FleetSaysMax      int     `json:"fleet_status_max_events"`
 	Listed            int     `json:"listed_by_retire_fleet"`
 
-	Baseline    float64 `json:"baseline_qps"`
-	QPS         float64 `json:"qps"`
-	QPSPer      float64 `json:"qps_per_retirement_in_flight"`
-	WindowSecs  float64 `json:"sample_observe_s"`
-	WindowQPS   float64 `json:"sample_observe_qps"`
-	WindowPer   float64 `json:"sample_observe_qps_per_retirement_in_flight"`
-	PeakQPS     float64 `json:"peak_qps"`
-	PeakAt      float64 `json:"peak_at_s"`
-	MaxInFlight int     `json:"max_in_flight"`
-	Conns       int64   `json:"connections_opened"`
-	MaxThreads  int64   `json:"max_threads_connected"`
+	Baseline   float64 `json:"baseline_qps"`
+	QPS        float64 `json:"qps"`
+	QPSPer     float64 `json:"qps_per_retirement_in_flight"`
+	WindowSecs float64 `json:"sample_observe_s"`
+	WindowQPS  float64 `json:"sample_observe_qps"`
+	// Steady: the polls in which every retirement in flight sampled (or observed) and
+	// none had changed phase for steadyFor: what the window costs, without the one-off
+	// statements of a window's opening or a cut.
+	SteadySampleQPS   float64 `json:"steady_sampling_qps"`
+	SteadySampleSecs  float64 `json:"steady_sampling_s"`
+	SteadySampleN     int     `json:"steady_sampling_retirements"`
+	SteadyObserveQPS  float64 `json:"steady_observation_qps"`
+	SteadyObserveSecs float64 `json:"steady_observation_s"`
+	SteadyObserveN    int     `json:"steady_observation_retirements"`
+	WindowPer         float64 `json:"sample_observe_qps_per_retirement_in_flight"`
+	PeakQPS           float64 `json:"peak_qps"`
+	PeakAt            float64 `json:"peak_at_s"`
+	MaxInFlight       int     `json:"max_in_flight"`
+	Conns             int64   `json:"connections_opened"`
+	MaxThreads        int64   `json:"max_threads_connected"`
 
 	Children int      `json:"children"`
 	Done     int      `json:"done"`
@@ -169,6 +178,8 @@ func (b *bench) measured(st workflows.FleetStatus) *report {
 		return a.InFlight+z.InFlight > 0 && a.ArchiveDrop == 0 && z.ArchiveDrop == 0 && a.PastObserve == z.PastObserve
 	}
 	r.WindowQPS, r.WindowPer, r.WindowSecs = b.rate(0, len(b.samples)-1, quiet)
+	r.SteadySampleQPS, r.SteadySampleSecs, r.SteadySampleN = b.steadyRate(func(s sample) int { return s.Sampling })
+	r.SteadyObserveQPS, r.SteadyObserveSecs, r.SteadyObserveN = b.steadyRate(func(s sample) int { return s.Observing })
 	for i := 1; i < len(b.samples); i++ {
 		if q, _, _ := b.rate(i-1, i, all); q > r.PeakQPS {
 			r.PeakQPS, r.PeakAt = q, b.samples[i].At.Seconds()
@@ -284,6 +295,47 @@ func (b *bench) rate(i0, i1 int, take func(a, z sample) bool) (qps, per, seconds
 		per = float64(q) / inflight
 	}
 	return qps, per, secs
+}
+
+// steadyFor is how long no child may have changed phase for a poll to count as steady.
+const steadyFor = 10 * time.Second
+
+// steadyRate is the statements per second over the polls in which every retirement in
+// flight was in the phase in counts and the children had not changed phase for steadyFor;
+// n is the most retirements in flight in those polls.
+func (b *bench) steadyRate(in func(sample) int) (qps, seconds float64, n int) {
+	same := func(a, z sample) bool {
+		return a.InFlight == z.InFlight && in(a) == in(z) && a.SampleObs == z.SampleObs && a.PastObserve == z.PastObserve
+	}
+	steady := func(i int) bool {
+		z := b.samples[i]
+		if z.InFlight == 0 || in(z) != z.InFlight {
+			return false
+		}
+		for j := i - 1; j >= 0; j-- {
+			if !same(b.samples[j], z) {
+				return false
+			}
+			if z.At-b.samples[j].At >= steadyFor {
+				return true
+			}
+		}
+		return false
+	}
+	var q int64
+	for i := 1; i < len(b.samples); i++ {
+		a, z := b.samples[i-1], b.samples[i]
+		if !a.ok || !z.ok || !steady(i) {
+			continue
+		}
+		q += (z.Questions - a.Questions) - (z.Own - a.Own)
+		seconds += (z.At - a.At).Seconds()
+		n = max(n, z.InFlight)
+	}
+	if seconds == 0 {
+		return 0, 0, 0
+	}
+	return float64(q) / seconds, seconds, n
 }
 
 // fleetRuns lists the fleet's runs (WorkflowId = 'retire-fleet:<name>') oldest first, with
@@ -432,6 +484,13 @@ func (r *report) print(out io.Writer) {
 	if r.WindowSecs > 0 {
 		row("MariaDB statements/s, plan..observation alone", "%.1f q/s; %.2f per retirement in flight (over %.0f s of polls in which retirements planned, sampled, cut or observed and none archived or dropped)",
 			r.WindowQPS, r.WindowPer, r.WindowSecs)
+	}
+	if r.SteadySampleSecs > 0 {
+		row("MariaDB statements/s, steady sampling", "%.1f q/s with %d retirements sampling (over %.0f s of polls in which every retirement in flight sampled and none had changed phase for %s)",
+			r.SteadySampleQPS, r.SteadySampleN, r.SteadySampleSecs, steadyFor)
+	}
+	if r.SteadyObserveSecs > 0 {
+		row("MariaDB statements/s, steady observation", "%.1f q/s with %d retirements observing (likewise)", r.SteadyObserveQPS, r.SteadyObserveN)
 	}
 	row("MariaDB statements/s, peak poll", "%.1f q/s at %.1f s", r.PeakQPS, r.PeakAt)
 	row("MariaDB connections", "%d opened (%.1f per retirement); at most %d connected at once", r.Conns, float64(r.Conns)/float64(max(r.N, 1)), r.MaxThreads)

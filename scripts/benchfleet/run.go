@@ -56,7 +56,7 @@ type bench struct {
 
 // sample is one poll: MariaDB's counters, the worker's memory and CPU, the fleet's children.
 type sample struct {
-	At          time.Duration `json:"at_s"`
+	At          time.Duration `json:"at_ns"`
 	Questions   int64         `json:"questions"`
 	Queries     int64         `json:"queries"`
 	Connections int64         `json:"connections"`
@@ -71,6 +71,8 @@ type sample struct {
 	WorkflowSlots int    `json:"workflow_slots_used,omitempty"`
 	InFlight      int    `json:"in_flight"`    // started, not ended
 	SampleObs     int    `json:"sample_obs"`   // in sample, quiesce or observe
+	Sampling      int    `json:"sampling"`     // in sample
+	Observing     int    `json:"observing"`    // in observe
 	ArchiveDrop   int    `json:"archive_drop"` // in archive, drop, verify or record
 	PastObserve   int    `json:"past_observe"` // in archive or later, or done
 	FleetPhase    string `json:"fleet_phase"`
@@ -562,12 +564,21 @@ func (b *bench) takeSample(ctx context.Context, st *workflows.FleetStatus) {
 			switch ch.Phase {
 			case workflows.PhaseSample, workflows.PhaseQuiesce, workflows.PhaseObserve:
 				s.SampleObs++
+				s.Sampling += b2i(ch.Phase == workflows.PhaseSample)
+				s.Observing += b2i(ch.Phase == workflows.PhaseObserve)
 			case workflows.PhaseArchive, workflows.PhaseDrop, workflows.PhaseVerify, workflows.PhaseRecord:
 				s.ArchiveDrop++
 			}
 		}
 	}
 	b.samples = append(b.samples, s)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // profile counts the worker's goroutines and, when its RSS is 16 MiB past the last
