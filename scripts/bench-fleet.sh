@@ -203,7 +203,7 @@ YAML
   failure_budget: 1
 YAML
 } >"$WORK/fleet.yaml"
-"$BIN/retire" fleet start "$WORK/fleet.yaml" --check | sed 's/^/  /' | head -8
+"$BIN/retire" fleet start "$WORK/fleet.yaml" --check | sed -n "1,8s/^/  /p"
 
 echo "== 5. the fleet, measured (polled every $POLL; timeout ${TIMEOUT}s, stall ${STALL}s)"
 "$WORK/benchfleet" run -name "$FLEET" -file "$WORK/fleet.yaml" -key "$WORK/keys/dba" -retire "$BIN/retire" \
