@@ -301,8 +301,9 @@ func (b *bench) rate(i0, i1 int, take func(a, z sample) bool) (qps, per, seconds
 const steadyFor = 10 * time.Second
 
 // steadyRate is the statements per second over the polls in which every retirement in
-// flight was in the phase in counts and the children had not changed phase for steadyFor;
-// n is the most retirements in flight in those polls.
+// flight was in the phase in counts and the children had not changed phase for steadyFor,
+// taking the polls with the most retirements in flight (n). Windows shorter than the
+// fleet's mass start leave no such poll for the whole fleet: then n is the beta wave's.
 func (b *bench) steadyRate(in func(sample) int) (qps, seconds float64, n int) {
 	same := func(a, z sample) bool {
 		return a.InFlight == z.InFlight && in(a) == in(z) && a.SampleObs == z.SampleObs && a.PastObserve == z.PastObserve
@@ -322,20 +323,21 @@ func (b *bench) steadyRate(in func(sample) int) (qps, seconds float64, n int) {
 		}
 		return false
 	}
-	var q int64
+	// By the number in flight: the beta wave's steady polls are not the whole fleet's.
+	q, secs := map[int]int64{}, map[int]float64{}
 	for i := 1; i < len(b.samples); i++ {
 		a, z := b.samples[i-1], b.samples[i]
 		if !a.ok || !z.ok || !steady(i) {
 			continue
 		}
-		q += (z.Questions - a.Questions) - (z.Own - a.Own)
-		seconds += (z.At - a.At).Seconds()
+		q[z.InFlight] += (z.Questions - a.Questions) - (z.Own - a.Own)
+		secs[z.InFlight] += (z.At - a.At).Seconds()
 		n = max(n, z.InFlight)
 	}
-	if seconds == 0 {
+	if secs[n] == 0 {
 		return 0, 0, 0
 	}
-	return float64(q) / seconds, seconds, n
+	return float64(q[n]) / secs[n], secs[n], n
 }
 
 // fleetRuns lists the fleet's runs (WorkflowId = 'retire-fleet:<name>') oldest first, with
