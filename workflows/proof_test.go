@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,13 +300,25 @@ func (s *lifecycle) TestAFleetThatDidNotStartTheRetirementProvesNothing() {
 	s.people()
 	req := request(ReasonDecommission)
 	req.Fleet = FleetWorkflowID("shop-system")
-	var told []string
+	// The test suite runs each external signal's mock in a goroutine of its own: the
+	// reports are collected under a lock and put in the order the child numbered them.
+	var mu sync.Mutex
+	var reports []FleetReport
 	s.env.OnSignalExternalWorkflow(mock.Anything, FleetWorkflowID("shop-system"), "", SignalFleetReport, mock.Anything).Return(func(_, _, _, _ string, arg any) error {
-		told = append(told, string(arg.(FleetReport).Phase))
+		mu.Lock()
+		defer mu.Unlock()
+		reports = append(reports, arg.(FleetReport))
 		return nil
 	}).Maybe()
 	s.execute(req)
 	s.ErrorContains(s.env.GetWorkflowError(), "this retirement says it belongs to the fleet retire-fleet:shop-system, but that fleet did not start it")
 	s.Zero(s.ran("StartSampling"))
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(reports, func(i, j int) bool { return reports[i].Seq < reports[j].Seq })
+	var told []string
+	for _, r := range reports {
+		told = append(told, string(r.Phase))
+	}
 	s.Equal([]string{"plan", "failed"}, told, "it told the fleet it names where it stands, and that it ended")
 }
