@@ -176,5 +176,37 @@ func (a *Activities) releaseSource(ctx context.Context, ch engine.SettingChange,
 	if err != nil {
 		return fmt.Errorf("release %s through %s: %w", ch.Variable, ch.Keeper, err)
 	}
+	a.awaitRelease(ctx, ch.Keeper, holder)
 	return nil
+}
+
+// releaseWait bounds how long a release waits for the keeper to have taken it.
+const releaseWait = 2 * time.Minute
+
+// awaitRelease waits, for at most releaseWait, until the keeper no longer counts the
+// holder (the last release: until the setting is back), so that a retirement ends with
+// the setting as it should be; past that the keeper is on its own (it has the signal).
+func (a *Activities) awaitRelease(ctx context.Context, keeper, holder string) {
+	ctx, cancel := context.WithTimeout(ctx, releaseWait)
+	defer cancel()
+	pause := 100 * time.Millisecond
+	for {
+		v, err := a.keep.client.QueryWorkflow(ctx, keeper, "", QueryHolding, holder)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return // the keeper ended: the setting is back
+		}
+		if err == nil {
+			var ans HoldingAnswer
+			if v.Get(&ans) == nil && !ans.Held {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 3*time.Second)
+	}
 }

@@ -100,6 +100,8 @@ type keeper struct {
 	// holds and releases are the signals; taking is true while follow handles one.
 	holds, releases workflow.ReceiveChannel
 	taking          bool
+	// releasing is the holder whose release is putting the setting back.
+	releasing string
 }
 
 // quiet is when the keeper may end or start over: no switch under way, and no hold or
@@ -141,8 +143,12 @@ func (k *keeper) follow(ctx workflow.Context) {
 	}
 }
 
-// holding answers whether holder's hold is in.
+// holding answers whether holder's hold is in (a last release that is putting the
+// setting back still holds it: its holder waits for that to end).
 func (k *keeper) holding(holder string) (activities.HoldingAnswer, error) {
+	if holder != "" && holder == k.releasing {
+		return activities.HoldingAnswer{Held: true, Change: k.st.Change}, nil
+	}
 	if _, ok := k.st.Holders[holder]; ok && k.st.On {
 		return activities.HoldingAnswer{Held: true, Change: k.st.Change}, nil
 	}
@@ -209,6 +215,8 @@ func (k *keeper) release(ctx workflow.Context, holder string) (bool, error) {
 		k.describe(ctx)
 		return false, nil
 	}
+	k.releasing = holder
+	defer func() { k.releasing = "" }()
 	opts := keeperOptions
 	opts.Summary = fmt.Sprintf("Put %s back to %s: no retirement needs it any more", k.st.Change.Variable, k.st.Change.Before)
 	in := activities.RestoreSettingsInput{Target: activities.Target{Connection: k.st.Connection}, Changes: []engine.SettingChange{k.st.Change}}
