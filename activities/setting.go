@@ -114,14 +114,17 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 	}
 	source := holder.Source
 	id := SettingKeeperID(serverID, so.SettingOf(source))
-	_, err = a.keep.client.SignalWithStartWorkflow(ctx, id, SignalHoldSetting, holder, client.StartWorkflowOptions{
-		ID: id, TaskQueue: a.keep.queue,
-		StaticSummary: "Keeps " + so.SettingOf(source) + " on while retirements on the server need it",
-	}, SettingKeeperWorkflow, KeeperState{})
-	if err != nil {
+	send := func() error {
+		_, err := a.keep.client.SignalWithStartWorkflow(ctx, id, SignalHoldSetting, holder, client.StartWorkflowOptions{
+			ID: id, TaskQueue: a.keep.queue,
+			StaticSummary: "Keeps " + so.SettingOf(source) + " on while retirements on the server need it",
+		}, SettingKeeperWorkflow, KeeperState{})
+		return err
+	}
+	if err := send(); err != nil {
 		return engine.SettingChange{}, true, fmt.Errorf("hold %s through %s: %w", source, id, err)
 	}
-	if ch, err = a.awaitHold(ctx, id, holder.Holder); err != nil {
+	if ch, err = a.awaitHold(ctx, id, holder.Holder, send); err != nil {
 		return engine.SettingChange{}, true, fmt.Errorf("hold %s through %s: %w", source, id, err)
 	}
 	ch.Source, ch.Keeper = source, id
@@ -132,9 +135,18 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 // why it could not. The first answers come quickly (the first hold switches the setting,
 // the others only join), then the asking slows down, so that a thousand holders
 // arriving at once ask a few times each.
-func (a *Activities) awaitHold(ctx context.Context, keeper, holder string) (engine.SettingChange, error) {
+//
+// A hold the keeper still does not count after holdResend is sent again (a hold is taken
+// twice as once): one hold in a thousand was lost once across the keeper's
+// continue-as-new, and its retirement waited for ever.
+func (a *Activities) awaitHold(ctx context.Context, keeper, holder string, resend func() error) (engine.SettingChange, error) {
 	pause := 100 * time.Millisecond
+	sent := time.Now()
 	for {
+		if time.Since(sent) > holdResend {
+			_ = resend() // a failure is retried at the next resend
+			sent = time.Now()
+		}
 		v, err := a.keep.client.QueryWorkflow(ctx, keeper, "", QueryHolding, holder)
 		if err == nil {
 			var ans HoldingAnswer
@@ -179,6 +191,9 @@ func (a *Activities) releaseSource(ctx context.Context, ch engine.SettingChange,
 	a.awaitRelease(ctx, ch.Keeper, holder)
 	return nil
 }
+
+// holdResend is how long a hold may go uncounted before it is sent again.
+const holdResend = 30 * time.Second
 
 // releaseWait bounds how long a release waits for the keeper to have taken it.
 const releaseWait = 2 * time.Minute
