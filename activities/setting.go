@@ -137,8 +137,10 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 // arriving at once ask a few times each.
 //
 // A hold the keeper still does not count after holdResend is sent again (a hold is taken
-// twice as once): one hold in a thousand was lost once across the keeper's
-// continue-as-new, and its retirement waited for ever.
+// twice as once). The keeper once lost one hold in a thousand as it continued as new (a
+// signal handed to a waiting receiver left its channel, and the keeper took itself for
+// quiet; mended in the keeper and tested there); the resend is what a holder does should
+// anything else ever lose one, rather than wait for ever.
 func (a *Activities) awaitHold(ctx context.Context, keeper, holder string, resend func() error) (engine.SettingChange, error) {
 	pause := 100 * time.Millisecond
 	sent := time.Now()

@@ -110,36 +110,71 @@ func (k *keeper) quiet() bool {
 	return !k.busy && !k.taking && k.holds.Len() == 0 && k.releases.Len() == 0
 }
 
-// follow takes the holds and releases, one at a time and in the order they came.
+// follow takes the holds and releases, one at a time, holds first. It waits on the
+// channels' lengths and takes with ReceiveAsync, never with a blocking receive: a signal
+// that finds a receiver waiting is handed to it and leaves the channel at once, so the
+// keeper, seeing the channel empty before follow had run, took itself for quiet and
+// started over (or ended) without it. One hold in a thousand was lost so.
 func (k *keeper) follow(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "keeper-takes-from-the-channel", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		k.followByHandOver(ctx)
+		return
+	}
+	for {
+		if err := workflow.Await(ctx, func() bool { return k.holds.Len() > 0 || k.releases.Len() > 0 }); err != nil {
+			return
+		}
+		var h activities.Hold
+		if k.holds.ReceiveAsync(&h) {
+			k.takeHold(ctx, h)
+			continue
+		}
+		var holder string
+		if k.releases.ReceiveAsync(&holder) {
+			k.takeRelease(ctx, holder)
+		}
+	}
+}
+
+// followByHandOver is how runs started before keeper-takes-from-the-channel took the
+// signals (a selector, which can lose one as it starts over); kept so that they replay.
+func (k *keeper) followByHandOver(ctx workflow.Context) {
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(k.holds, func(ch workflow.ReceiveChannel, _ bool) {
 		var h activities.Hold
 		ch.Receive(ctx, &h)
-		if validHold(h) != nil {
-			workflow.GetLogger(ctx).Warn("A hold without its holder, connection or source; ignored", "hold", h)
-			return
-		}
-		k.taking = true
-		defer func() { k.taking = false }()
-		if _, err := k.hold(ctx, h); err != nil {
-			k.st.Refused[h.Holder] = "the keeper could not switch it on: " + err.Error()
-		}
+		k.takeHold(ctx, h)
 	})
 	sel.AddReceive(k.releases, func(ch workflow.ReceiveChannel, _ bool) {
 		var holder string
 		ch.Receive(ctx, &holder)
-		if holder == "" {
-			return
-		}
-		k.taking = true
-		defer func() { k.taking = false }()
-		if _, err := k.release(ctx, holder); err != nil {
-			workflow.GetLogger(ctx).Error("Could not put the setting back; trying again later", "error", err)
-		}
+		k.takeRelease(ctx, holder)
 	})
 	for {
 		sel.Select(ctx)
+	}
+}
+
+func (k *keeper) takeHold(ctx workflow.Context, h activities.Hold) {
+	if validHold(h) != nil {
+		workflow.GetLogger(ctx).Warn("A hold without its holder, connection or source; ignored", "hold", h)
+		return
+	}
+	k.taking = true
+	defer func() { k.taking = false }()
+	if _, err := k.hold(ctx, h); err != nil {
+		k.st.Refused[h.Holder] = "the keeper could not switch it on: " + err.Error()
+	}
+}
+
+func (k *keeper) takeRelease(ctx workflow.Context, holder string) {
+	if holder == "" {
+		return
+	}
+	k.taking = true
+	defer func() { k.taking = false }()
+	if _, err := k.release(ctx, holder); err != nil {
+		workflow.GetLogger(ctx).Error("Could not put the setting back; trying again later", "error", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -231,4 +232,28 @@ func TestReplaySettingKeeperHistories(t *testing.T) {
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
+}
+
+// A hold that arrives while the keeper is due to start over (continue-as-new) is carried
+// to the next run. Regression: the signal was handed straight to the coroutine waiting on
+// it, so the channel looked empty, the keeper took itself for quiet and started over
+// without it; at N=1000 one retirement then waited for its hold for ever.
+func TestTheSettingKeeperLosesNoHoldWhenItStartsOver(t *testing.T) {
+	env, _, _, send, _ := keeperEnv(t)
+	send(time.Second, activities.SignalHoldSetting, holdBy("retire:db1:a"))
+	env.RegisterDelayedCallback(func() {
+		// Both queued, so that the suggestion and the signal reach the keeper in one
+		// workflow task, as a history past its length does on the server: the suggestion
+		// set here would otherwise be seen in the task of this timer, before the signal.
+		env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 0)
+		env.SignalWorkflow(activities.SignalHoldSetting, holdBy("retire:db1:b"))
+	}, 2*time.Second)
+	env.ExecuteWorkflow(SettingKeeper, activities.KeeperState{})
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can, "the keeper started over")
+	var next activities.KeeperState
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.Contains(t, next.Holders, "retire:db1:a")
+	require.Contains(t, next.Holders, "retire:db1:b", "the hold that came as it started over")
+	require.Equal(t, 2, next.Holds)
 }
