@@ -132,9 +132,7 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 }
 
 // awaitHold asks the keeper until it has taken the hold (the setting is then on) or says
-// why it could not. The first answers come quickly (the first hold switches the setting,
-// the others only join), then the asking slows down, so that a thousand holders
-// arriving at once ask a few times each.
+// why it could not; ctx bounds the wait.
 //
 // A hold the keeper still does not count after holdResend is sent again (a hold is taken
 // twice as once). The keeper once lost one hold in a thousand as it continued as new (a
@@ -142,33 +140,54 @@ func (a *Activities) holdSource(ctx context.Context, p engine.EvidenceProber, se
 // quiet; mended in the keeper and tested there); the resend is what a holder does should
 // anything else ever lose one, rather than wait for ever.
 func (a *Activities) awaitHold(ctx context.Context, keeper, holder string, resend func() error) (engine.SettingChange, error) {
-	pause := 100 * time.Millisecond
 	sent := time.Now()
-	for {
+	var change engine.SettingChange
+	var refused, last error
+	err := a.askHolding(ctx, keeper, holder, func(ans HoldingAnswer, err error) bool {
+		last = err
+		switch {
+		case err == nil && ans.Held:
+			change = ans.Change
+			return true
+		case err == nil && ans.Refused != "":
+			refused = errors.New(ans.Refused)
+			return true
+		}
 		if time.Since(sent) > holdResend {
 			_ = resend() // a failure is retried at the next resend
 			sent = time.Now()
 		}
+		return false
+	})
+	switch {
+	case refused != nil:
+		return engine.SettingChange{}, refused
+	case err != nil && last != nil:
+		return engine.SettingChange{}, fmt.Errorf("%w (%v)", last, err)
+	case err != nil:
+		return engine.SettingChange{}, fmt.Errorf("the keeper has not taken the hold (%w)", err)
+	}
+	return change, nil
+}
+
+// askHolding asks the keeper what it says of holder until enough says so, or ctx ends.
+// The first answers come quickly (the first hold switches the setting, the others only
+// join), then the asking slows down, so that a thousand holders arriving at once ask a
+// few times each.
+func (a *Activities) askHolding(ctx context.Context, keeper, holder string, enough func(HoldingAnswer, error) bool) error {
+	pause := 100 * time.Millisecond
+	for {
+		var ans HoldingAnswer
 		v, err := a.keep.client.QueryWorkflow(ctx, keeper, "", QueryHolding, holder)
 		if err == nil {
-			var ans HoldingAnswer
-			if err := v.Get(&ans); err != nil {
-				return engine.SettingChange{}, err
-			}
-			switch {
-			case ans.Held:
-				return ans.Change, nil
-			case ans.Refused != "":
-				return engine.SettingChange{}, errors.New(ans.Refused)
-			}
+			err = v.Get(&ans)
 		}
-		// Not yet taken, or the keeper is busy: ask again. ctx bounds the wait.
+		if enough(ans, err) {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			if err == nil {
-				err = errors.New("the keeper has not taken the hold")
-			}
-			return engine.SettingChange{}, fmt.Errorf("%w (%v)", err, ctx.Err())
+			return ctx.Err()
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 3*time.Second)
@@ -206,24 +225,8 @@ const releaseWait = 2 * time.Minute
 func (a *Activities) awaitRelease(ctx context.Context, keeper, holder string) {
 	ctx, cancel := context.WithTimeout(ctx, releaseWait)
 	defer cancel()
-	pause := 100 * time.Millisecond
-	for {
-		v, err := a.keep.client.QueryWorkflow(ctx, keeper, "", QueryHolding, holder)
+	_ = a.askHolding(ctx, keeper, holder, func(ans HoldingAnswer, err error) bool {
 		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return // the keeper ended: the setting is back
-		}
-		if err == nil {
-			var ans HoldingAnswer
-			if v.Get(&ans) == nil && !ans.Held {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 3*time.Second)
-	}
+		return errors.As(err, &nf) || err == nil && !ans.Held // a keeper that ended has put it back
+	})
 }
