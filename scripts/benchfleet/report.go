@@ -42,6 +42,8 @@ type report struct {
 	FleetRunEvents    []int64 `json:"fleet_run_events"`
 	FleetRunsMax      int64   `json:"fleet_run_events_max"`
 	FleetSaysMax      int     `json:"fleet_status_max_events"`
+	KeeperRunEvents   []int64 `json:"keeper_run_events"`
+	KeeperHandovers   int     `json:"keeper_continued_as_new"`
 	Listed            int     `json:"listed_by_retire_fleet"`
 
 	Baseline   float64 `json:"baseline_qps"`
@@ -256,13 +258,22 @@ func (b *bench) gather(ctx context.Context, r *report, st workflows.FleetStatus)
 	}
 
 	// Every run of the fleet: it continues as new at each wave boundary.
-	runs, err := b.fleetRuns(ctx)
+	runs, err := b.runsOf(ctx, fmt.Sprintf("WorkflowId = '%s'", workflows.FleetWorkflowID(b.name)))
 	if err != nil {
 		r.Problems = append(r.Problems, "cannot list the fleet's runs: "+err.Error())
 	}
 	r.FleetRunEvents = runs
 	for _, n := range runs {
 		r.FleetRunsMax = max(r.FleetRunsMax, n)
+	}
+	// The setting keeper takes a hold and a release from every retirement, and continues as
+	// new every 2,000 events: at N=1000 a hold that came as it did was once lost.
+	keepers := fmt.Sprintf("WorkflowType = '%s'", workflows.SettingKeeperName)
+	if r.KeeperRunEvents, err = b.runsOf(ctx, keepers); err != nil {
+		r.Problems = append(r.Problems, "cannot list the setting keepers' runs: "+err.Error())
+	}
+	if handed, err := b.runsOf(ctx, keepers+" AND ExecutionStatus = 'ContinuedAsNew'"); err == nil {
+		r.KeeperHandovers = len(handed)
 	}
 	r.Listed = b.listed(ctx, r.Children+len(runs))
 	r.complete = true
@@ -340,16 +351,15 @@ func (b *bench) steadyRate(in func(sample) int) (qps, seconds float64, n int) {
 	return float64(q[n]) / secs[n], secs[n], n
 }
 
-// fleetRuns lists the fleet's runs (WorkflowId = 'retire-fleet:<name>') oldest first, with
-// each one's history length.
-func (b *bench) fleetRuns(ctx context.Context) ([]int64, error) {
+// runsOf lists the runs a visibility query finds, oldest first, with each one's history
+// length (the fleet's: WorkflowId = 'retire-fleet:<name>'; the setting keepers': by type).
+func (b *bench) runsOf(ctx context.Context, q string) ([]int64, error) {
 	type run struct {
 		start  time.Time
 		events int64
 	}
 	var runs []run
 	var token []byte
-	q := fmt.Sprintf("WorkflowId = '%s'", workflows.FleetWorkflowID(b.name))
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		resp, err := b.c.ListWorkflow(rctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100, NextPageToken: token})
@@ -464,9 +474,12 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(out, "| (bench stopped) | | %s |\n", secs(r.Elapsed))
 	}
 
-	perRun := make([]string, len(r.FleetRunEvents))
-	for i, n := range r.FleetRunEvents {
-		perRun[i] = fmt.Sprint(n)
+	counts := func(ns []int64) string {
+		out := make([]string, len(ns))
+		for i, n := range ns {
+			out[i] = fmt.Sprint(n)
+		}
+		return strings.Join(out, ", ")
 	}
 	fmt.Fprintf(out, "\n| measure | value |\n|---|---|\n")
 	row := func(k, v string, args ...any) { fmt.Fprintf(out, "| %s | %s |\n", k, fmt.Sprintf(v, args...)) }
@@ -500,7 +513,8 @@ func (r *report) print(out io.Writer) {
 		row("events per history, children", "max %d, median %.0f over %d RetireDatabase runs (largest history %.0f KiB)",
 			r.ChildEventsMax, r.ChildEventsMedian, len(r.ChildEvents), float64(r.ChildBytesMax)/1024)
 		row("events per history, fleet", "largest run %d events; %d runs: %s (the fleet's own max_events: %d)",
-			r.FleetRunsMax, len(r.FleetRunEvents), strings.Join(perRun, ", "), r.FleetSaysMax)
+			r.FleetRunsMax, len(r.FleetRunEvents), counts(r.FleetRunEvents), r.FleetSaysMax)
+		row("events per history, setting keeper", "%d runs: %s (%d of them continued as new)", len(r.KeeperRunEvents), counts(r.KeeperRunEvents), r.KeeperHandovers)
 		row("child duration", "median %.1f s, max %.1f s (start to record, from each record)", r.ChildP50, r.ChildMax)
 		row("children", "%d of %d started, %d done, %d dropped with a verified archive (record: archive, verification ok, verified gone, record written); %d fleetbench_ databases left",
 			r.Children, r.N, r.Done, r.Verified, r.Left)
