@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dataretire/retire/activities/engine"
@@ -154,6 +155,10 @@ func (a *Activities) awaitHold(ctx context.Context, keeper, holder string, resen
 			return true
 		}
 		if time.Since(sent) > holdResend {
+			// Said in the worker's log, so that a run can count them (none at N=1000).
+			if activity.IsActivity(ctx) {
+				activity.GetLogger(ctx).Warn("The setting keeper has not counted this hold; sending it again", "keeper", keeper, "holder", holder, "after", holdResend)
+			}
 			_ = resend() // a failure is retried at the next resend
 			sent = time.Now()
 		}
