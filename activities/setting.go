@@ -157,7 +157,7 @@ func (a *Activities) awaitHold(ctx context.Context, keeper, holder string, resen
 		if time.Since(sent) > holdResend {
 			// Said in the worker's log, so that a run can count them (none at N=1000).
 			if activity.IsActivity(ctx) {
-				activity.GetLogger(ctx).Warn("The setting keeper has not counted this hold; sending it again", "keeper", keeper, "holder", holder, "after", holdResend)
+				activity.GetLogger(ctx).Warn(HoldSentAgain, "keeper", keeper, "holder", holder, "after", holdResend)
 			}
 			_ = resend() // a failure is retried at the next resend
 			sent = time.Now()
@@ -217,6 +217,9 @@ func (a *Activities) releaseSource(ctx context.Context, ch engine.SettingChange,
 	a.awaitRelease(ctx, ch.Keeper, holder)
 	return nil
 }
+
+// HoldSentAgain is the worker's log line for a hold sent again (bench-fleet counts them).
+const HoldSentAgain = "The setting keeper has not counted this hold; sending it again"
 
 // holdResend is how long a hold may go uncounted before it is sent again.
 const holdResend = 30 * time.Second

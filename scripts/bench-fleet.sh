@@ -208,6 +208,5 @@ YAML
 echo "== 5. the fleet, measured (polled every $POLL; timeout ${TIMEOUT}s, stall ${STALL}s)"
 "$WORK/benchfleet" run -name "$FLEET" -file "$WORK/fleet.yaml" -key "$WORK/keys/dba" -retire "$BIN/retire" \
   -n "$N" -worker-pid "$WORKER_PID" -poll "$POLL" -timeout "${TIMEOUT}s" -stall "${STALL}s" \
-  -profiles "$LISTEN" ${KEEP:+-keep} -out "$WORK/result.json"
-echo "holds the setting keeper had not counted after 30 s and that were sent again: $(grep -c 'has not counted this hold' "$WORK/worker.log" || true)"
+  -profiles "$LISTEN" -worker-log "$WORK/worker.log" ${KEEP:+-keep} -out "$WORK/result.json"
 echo "(measurements, every poll: $WORK/result.json; the worker's heap at its peak: go tool pprof -top $WORK/heap-peak.pb.gz; worker log: $WORK/worker.log)"

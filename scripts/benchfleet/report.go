@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/dataretire/retire/activities"
 	"github.com/dataretire/retire/workflows"
 )
 
@@ -44,6 +47,7 @@ type report struct {
 	FleetSaysMax      int     `json:"fleet_status_max_events"`
 	KeeperRunEvents   []int64 `json:"keeper_run_events"`
 	KeeperHandovers   int     `json:"keeper_continued_as_new"`
+	HoldsSentAgain    int     `json:"holds_sent_again"` // -1: the worker's log could not be read
 	Listed            int     `json:"listed_by_retire_fleet"`
 
 	Baseline   float64 `json:"baseline_qps"`
@@ -258,7 +262,7 @@ func (b *bench) gather(ctx context.Context, r *report, st workflows.FleetStatus)
 	}
 
 	// Every run of the fleet: it continues as new at each wave boundary.
-	runs, err := b.runsOf(ctx, fmt.Sprintf("WorkflowId = '%s'", workflows.FleetWorkflowID(b.name)))
+	runs, _, err := b.runsOf(ctx, fmt.Sprintf("WorkflowId = '%s'", workflows.FleetWorkflowID(b.name)))
 	if err != nil {
 		r.Problems = append(r.Problems, "cannot list the fleet's runs: "+err.Error())
 	}
@@ -268,12 +272,12 @@ func (b *bench) gather(ctx context.Context, r *report, st workflows.FleetStatus)
 	}
 	// The setting keeper takes a hold and a release from every retirement, and continues as
 	// new every 2,000 events: at N=1000 a hold that came as it did was once lost.
-	keepers := fmt.Sprintf("WorkflowType = '%s'", workflows.SettingKeeperName)
-	if r.KeeperRunEvents, err = b.runsOf(ctx, keepers); err != nil {
+	if r.KeeperRunEvents, r.KeeperHandovers, err = b.runsOf(ctx, fmt.Sprintf("WorkflowType = '%s'", workflows.SettingKeeperName)); err != nil {
 		r.Problems = append(r.Problems, "cannot list the setting keepers' runs: "+err.Error())
 	}
-	if handed, err := b.runsOf(ctx, keepers+" AND ExecutionStatus = 'ContinuedAsNew'"); err == nil {
-		r.KeeperHandovers = len(handed)
+	r.HoldsSentAgain = b.holdsSentAgain()
+	if r.HoldsSentAgain < 0 {
+		r.Problems = append(r.Problems, "cannot read the worker's log (-worker-log) to count the holds sent again")
 	}
 	r.Listed = b.listed(ctx, r.Children+len(runs))
 	r.complete = true
@@ -352,8 +356,9 @@ func (b *bench) steadyRate(in func(sample) int) (qps, seconds float64, n int) {
 }
 
 // runsOf lists the runs a visibility query finds, oldest first, with each one's history
-// length (the fleet's: WorkflowId = 'retire-fleet:<name>'; the setting keepers': by type).
-func (b *bench) runsOf(ctx context.Context, q string) ([]int64, error) {
+// length (the fleet's: WorkflowId = 'retire-fleet:<name>'; the setting keepers': by type),
+// and how many of them continued as new.
+func (b *bench) runsOf(ctx context.Context, q string) (events []int64, handedOver int, err error) {
 	type run struct {
 		start  time.Time
 		events int64
@@ -365,9 +370,12 @@ func (b *bench) runsOf(ctx context.Context, q string) ([]int64, error) {
 		resp, err := b.c.ListWorkflow(rctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100, NextPageToken: token})
 		cancel()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, e := range resp.GetExecutions() {
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+				handedOver++
+			}
 			n := e.GetHistoryLength()
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			if desc, err := b.c.DescribeWorkflowExecution(rctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()); err == nil {
@@ -381,11 +389,11 @@ func (b *bench) runsOf(ctx context.Context, q string) ([]int64, error) {
 		}
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].start.Before(runs[j].start) })
-	out := make([]int64, len(runs))
+	events = make([]int64, len(runs))
 	for i, r := range runs {
-		out[i] = r.events
+		events[i] = r.events
 	}
-	return out, nil
+	return events, handedOver, nil
 }
 
 // listed counts the closed workflows `RetireFleet = "<name>"` lists (the children and the
@@ -515,6 +523,9 @@ func (r *report) print(out io.Writer) {
 		row("events per history, fleet", "largest run %d events; %d runs: %s (the fleet's own max_events: %d)",
 			r.FleetRunsMax, len(r.FleetRunEvents), counts(r.FleetRunEvents), r.FleetSaysMax)
 		row("events per history, setting keeper", "%d runs: %s (%d of them continued as new)", len(r.KeeperRunEvents), counts(r.KeeperRunEvents), r.KeeperHandovers)
+		if r.HoldsSentAgain >= 0 {
+			row("setting keeper, holds sent again", "%d (a hold the keeper had not counted after 30 s; the worker's log says each)", r.HoldsSentAgain)
+		}
 		row("child duration", "median %.1f s, max %.1f s (start to record, from each record)", r.ChildP50, r.ChildMax)
 		row("children", "%d of %d started, %d done, %d dropped with a verified archive (record: archive, verification ok, verified gone, record written); %d fleetbench_ databases left",
 			r.Children, r.N, r.Done, r.Verified, r.Left)
@@ -535,4 +546,26 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// holdsSentAgain counts the worker's log lines of a hold sent again (activities.HoldSentAgain),
+// or -1 when the log cannot be read.
+func (b *bench) holdsSentAgain() int {
+	f, err := os.Open(b.workerLog)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), activities.HoldSentAgain) {
+			n++
+		}
+	}
+	if sc.Err() != nil {
+		return -1
+	}
+	return n
 }

@@ -27,6 +27,7 @@ import (
 // bench is one run of a fleet, measured.
 type bench struct {
 	name, file, key, retire string
+	workerLog               string
 	n, pid                  int
 	poll, timeout, stall    time.Duration
 	keep                    bool
@@ -108,6 +109,7 @@ func runCommand(args []string) error {
 	fs.StringVar(&b.retire, "retire", "bin/retire", "the retire CLI")
 	fs.IntVar(&b.n, "n", 0, "how many objects the fleet has")
 	fs.IntVar(&b.pid, "worker-pid", 0, "the worker's process id (its memory and CPU are read from /proc)")
+	fs.StringVar(&b.workerLog, "worker-log", "", "the worker's log: the holds it sent the setting keeper again are counted in it")
 	fs.DurationVar(&b.poll, "poll", 2*time.Second, "how often the fleet, the worker and MariaDB are read")
 	fs.DurationVar(&b.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.DurationVar(&b.stall, "stall", 3*time.Minute, "give up when nothing moved for this long")
