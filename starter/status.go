@@ -41,8 +41,9 @@ Without --run-id it shows the latest run that got past the plan: a later start t
 refused in the plan (a database that does not exist, an unknown profile) changed nothing
 and does not hide the retirement that went through; a "note:" line names it.
 
---watch reads the status again every --interval until the retirement ends (done, aborted,
-cancelled, failed, or its execution closed) or Ctrl-C. On a terminal it redraws in place, with
+--watch reads the status again every --interval until the retirement ends (its run closed in
+Temporal: done, aborted, cancelled, failed, terminated, timed out) or Ctrl-C. A final phase in a
+run still open is "winding up" (giving access back, writing the record). On a terminal it redraws in place, with
 a progress bar while sampling (time into the window) and archiving (rows of the inventory
 exported, rows/s and bytes/s over the last 30s, time left; "unknown" until two heartbeats
 are seen). Piped or redirected, it prints one plain line each time something changes.
@@ -335,6 +336,12 @@ func (a *app) loadRun(ctx context.Context, c temporalAPI, connection, object, ru
 		return v, nil
 	}
 	v.Status = st
+	if st.Phase.Ended() {
+		// The workflow has said how it ends, but its run is open: it still gives access or
+		// settings back, writes the record, or its last workflow task is not yet accepted
+		// (a query can answer from it; a task Temporal refuses is run again).
+		v.Note = "winding up: Temporal has not closed the run yet"
+	}
 	return v, nil
 }
 

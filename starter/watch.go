@@ -138,13 +138,15 @@ func watchStep(prev watchState, v statusView, now time.Time) (watchState, watchF
 	return next, f
 }
 
-// ended: the phase is final or the execution closed (terminated, timed out).
+// ended: the execution closed (completed, failed, terminated, timed out). A final phase
+// alone is not the end while the run is open: the workflow may still be giving access back,
+// and its last task may not be accepted yet. Without an execution status, the phase says.
 func ended(v statusView) bool {
-	if terminal(v.Phase) {
-		return true
-	}
 	es := v.ExecutionStatus
-	return es != "" && es != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String() && es != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED.String()
+	if es == "" || es == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED.String() {
+		return terminal(v.Phase)
+	}
+	return es != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String()
 }
 
 // changeKey is the status without what changes on its own: the keep-alive heartbeats of an

@@ -163,8 +163,10 @@ func TestWatchEndsWithTheRetirement(t *testing.T) {
 	}{
 		{workflows.PhaseArchive, "Running", false},
 		{workflows.PhaseObserve, "", false},
-		{workflows.PhaseDone, "Running", true},
-		{workflows.PhaseAborted, "Running", true},
+		{workflows.PhaseDone, "Running", false},    // winding up: its last task may yet be refused
+		{workflows.PhaseAborted, "Running", false}, // still giving access back
+		{workflows.PhaseDone, "Completed", true},
+		{workflows.PhaseDone, "", true},
 		{workflows.PhaseCancelled, "Canceled", true},
 		{workflows.PhaseFailed, "Failed", true},
 		{workflows.PhaseArchive, "Terminated", true}, // closed without a final phase
@@ -218,7 +220,7 @@ func (f *watchStepFake) DescribeWorkflowExecution(context.Context, string, strin
 		i = len(f.steps) - 1
 	}
 	s := f.steps[i]
-	f.clock, f.status = s.at, &s.status
+	f.clock, f.status, f.result = s.at, &s.status, &s.status // a closed run's result is its record
 	return s.desc, nil
 }
 
@@ -232,7 +234,8 @@ func heartbeat(t *testing.T, name string, at time.Time, details any) *workflowpb
 	}
 }
 
-// aRetirement is sampling (twice the same), archiving (two heartbeats 10 s apart), done.
+// aRetirement is sampling (twice the same), archiving (two heartbeats 10 s apart), done and
+// closed.
 func aRetirement(t *testing.T) []watchFakeStep {
 	running := enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 	sample := sampling(t, testNow).Status
@@ -249,7 +252,7 @@ func aRetirement(t *testing.T) []watchFakeStep {
 		{testNow.Add(time.Second), description(t, running, workflows.PhaseSample, heartbeat(t, "SampleClients", testNow, looks)), sample},
 		{t1, description(t, running, workflows.PhaseArchive, heartbeat(t, "Archive", t1, progress(100_000, 10<<20))), arch},
 		{t1.Add(10 * time.Second), description(t, running, workflows.PhaseArchive, heartbeat(t, "Archive", t1.Add(10*time.Second), progress(200_000, 20<<20))), arch},
-		{t1.Add(11 * time.Second), description(t, running, workflows.PhaseDone), done},
+		{t1.Add(11 * time.Second), description(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, workflows.PhaseDone), done},
 	}
 }
 
@@ -272,7 +275,7 @@ func TestWatchPlainPrintsOneLinePerChangeAndStopsWhenDone(t *testing.T) {
 		// the second read showed the same: no line
 		"2026-11-20 11:00:00 UTC; phase archive; archiving payment: 3/16 tables, 7/20 chunks; 100,000 of 1,000,000 rows (10.0%); 10.0 MiB written (500.0 MiB in the database); time left unknown",
 		"2026-11-20 11:00:10 UTC; phase archive; archiving payment: 3/16 tables, 7/20 chunks; 200,000 of 1,000,000 rows (20.0%), 10,000 rows/s; 20.0 MiB written (500.0 MiB in the database), 1.0 MiB/s; time left 1m20s",
-		"2026-11-20 11:00:11 UTC; phase done; outcome: retired",
+		"2026-11-20 11:00:11 UTC; phase done (Completed); outcome: retired",
 	}, strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"))
 }
 
@@ -301,18 +304,29 @@ func TestWatchJSONPrintsOneStatusPerLinePerChange(t *testing.T) {
 	assert.NotContains(t, out.String(), "\n  ", "compact: one object per line")
 }
 
-func TestWatchStopsWhenThePhaseIsTerminal(t *testing.T) {
-	for _, phase := range []workflows.Phase{workflows.PhaseDone, workflows.PhaseAborted, workflows.PhaseCancelled, workflows.PhaseFailed} {
-		steps := aRetirement(t)[2:4]
-		end := steps[1]
-		end.desc = description(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, phase)
-		end.status.Phase = phase
-		steps[1] = end
+// A final phase in an open run is winding up (giving access back, or a last task Temporal
+// may refuse and have run again): the watch says so and stops once the run has closed.
+func TestWatchStopsWhenTheRunOfAFinalPhaseCloses(t *testing.T) {
+	for phase, closed := range map[workflows.Phase]enumspb.WorkflowExecutionStatus{
+		workflows.PhaseDone:      enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
+		workflows.PhaseAborted:   enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
+		workflows.PhaseCancelled: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED,
+		workflows.PhaseFailed:    enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+	} {
+		steps := aRetirement(t)[2:5]
+		for i, es := range map[int]enumspb.WorkflowExecutionStatus{1: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, 2: closed} {
+			steps[i].desc = description(t, es, phase)
+			steps[i].status.Phase, steps[i].status.Outcome = phase, string(phase)
+			steps[i].status.Waiting = ""
+		}
 		fake := &watchStepFake{t: t, steps: steps}
 		a, out, errOut := watchApp(t, fake)
 		require.Equal(t, 0, a.execute([]string{"status", "local", "shop", "--watch", "--interval", "1ms"}), errOut.String())
-		assert.Equal(t, 2, fake.reads, string(phase))
-		assert.Contains(t, out.String(), "; phase "+string(phase), string(phase))
+		assert.Equal(t, 3, fake.reads, "%s: read until the run closed", phase)
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		require.Len(t, lines, 3, out.String())
+		assert.Contains(t, lines[1], "; phase "+string(phase)+"; outcome: "+string(phase)+"; note: winding up: Temporal has not closed the run yet", string(phase))
+		assert.Contains(t, lines[2], "; phase "+string(phase)+" ("+closed.String()+")", string(phase))
 	}
 }
 
