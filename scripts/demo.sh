@@ -98,7 +98,8 @@ while :; do
     retire acknowledge-attempts local $DB --as dba --sign-with $KEYS/dba --note "the old shop's servers are off (DEMO-1)"
   fi
   [ "$phase" != "$last" ] && echo "phase: $phase" && last=$phase
-  case "$phase" in done|dry-run|aborted|cancelled|failed) break ;; esac
+  # A final phase counts once Temporal closed the run ("winding up" until then).
+  case "$phase" in done|dry-run|aborted|cancelled|failed) grep -q ', Running)$' <<<"$status" || break ;; esac
   sleep 1
 done
 
