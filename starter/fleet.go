@@ -1140,13 +1140,7 @@ func childOutcome(c workflows.FleetChild) string {
 // fleetEnded: the fleet's execution closed for good. A fleet says "done" a moment before it
 // ends: it still writes its record, which the last frame should show.
 func fleetEnded(v fleetView) bool {
-	switch v.execution {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String(), enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW.String():
-		return false
-	case "":
-		return v.Phase == workflows.FleetDone || v.Phase == workflows.FleetAborted
-	}
-	return true
+	return runEnded(v.execution, v.Phase == workflows.FleetDone || v.Phase == workflows.FleetAborted)
 }
 
 // fleetLine is the fleet as one line of a log, for --watch when piped.

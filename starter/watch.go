@@ -138,15 +138,22 @@ func watchStep(prev watchState, v statusView, now time.Time) (watchState, watchF
 	return next, f
 }
 
-// ended: the execution closed (completed, failed, terminated, timed out). A final phase
-// alone is not the end while the run is open: the workflow may still be giving access back,
-// and its last task may not be accepted yet. Without an execution status, the phase says.
-func ended(v statusView) bool {
-	es := v.ExecutionStatus
-	if es == "" || es == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED.String() {
-		return terminal(v.Phase)
+// ended: the retirement's run closed. A final phase alone is not the end while the run is
+// open: the workflow may still be giving access back, and its last task may not be accepted
+// yet.
+func ended(v statusView) bool { return runEnded(v.ExecutionStatus, terminal(v.Phase)) }
+
+// runEnded says whether a run is over, for the watches of retirements and fleets: once
+// Temporal closed it (a continue-as-new goes on in the next run). Only without an execution
+// status (none read) does the workflow's own final phase say.
+func runEnded(execution string, finalPhase bool) bool {
+	switch execution {
+	case "", enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED.String():
+		return finalPhase
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String(), enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW.String():
+		return false
 	}
-	return es != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String()
+	return true
 }
 
 // changeKey is the status without what changes on its own: the keep-alive heartbeats of an

@@ -307,18 +307,22 @@ func TestWatchJSONPrintsOneStatusPerLinePerChange(t *testing.T) {
 // A final phase in an open run is winding up (giving access back, or a last task Temporal
 // may refuse and have run again): the watch says so and stops once the run has closed.
 func TestWatchStopsWhenTheRunOfAFinalPhaseCloses(t *testing.T) {
-	for phase, closed := range map[workflows.Phase]enumspb.WorkflowExecutionStatus{
-		workflows.PhaseDone:      enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
-		workflows.PhaseAborted:   enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED,
-		workflows.PhaseCancelled: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED,
-		workflows.PhaseFailed:    enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+	for _, tc := range []struct {
+		phase  workflows.Phase
+		closed enumspb.WorkflowExecutionStatus
+	}{
+		{workflows.PhaseDone, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED},
+		{workflows.PhaseAborted, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED},
+		{workflows.PhaseCancelled, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED},
+		{workflows.PhaseFailed, enumspb.WORKFLOW_EXECUTION_STATUS_FAILED},
 	} {
-		steps := aRetirement(t)[2:5]
-		for i, es := range map[int]enumspb.WorkflowExecutionStatus{1: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, 2: closed} {
-			steps[i].desc = description(t, es, phase)
-			steps[i].status.Phase, steps[i].status.Outcome = phase, string(phase)
-			steps[i].status.Waiting = ""
+		phase, closed := tc.phase, tc.closed
+		steps := aRetirement(t)[2:5] // archiving, then the final phase with the run open, then closed
+		for _, st := range []*watchFakeStep{&steps[1], &steps[2]} {
+			st.status.Phase, st.status.Outcome, st.status.Waiting = phase, string(phase), ""
 		}
+		steps[1].desc = description(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, phase)
+		steps[2].desc = description(t, closed, phase)
 		fake := &watchStepFake{t: t, steps: steps}
 		a, out, errOut := watchApp(t, fake)
 		require.Equal(t, 0, a.execute([]string{"status", "local", "shop", "--watch", "--interval", "1ms"}), errOut.String())
